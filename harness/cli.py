@@ -1,0 +1,146 @@
+"""The `owb` command line: run, list, make-tiny (and more), with one clear line and exit 2 on user errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
+                  help="Open-Weight Bench: quality and speed of open-weight LLMs in one results file.")
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bars:
+
+        def start(task: str, total: int) -> Callable[[int], None]:
+            handle = bars.add_task(f"generating {task}", total=total)
+            return lambda n: bars.advance(handle, n)
+
+        yield start
+
+
+@app.command()
+def run(
+    model: Annotated[Optional[str], typer.Option(help="model card id or YAML path (none: the tiny demo)")] = None,
+    backend: Annotated[str, typer.Option(help="hf | replay")] = "hf",
+    tasks: Annotated[str, typer.Option(help="comma-separated task names")] = "gsm8k,math500",
+    limit: Annotated[Optional[int], typer.Option(help="first N documents per task")] = None,
+    samples: Annotated[int, typer.Option(help="samples per document (pass@1 is their mean)")] = 1,
+    thinking: Annotated[Optional[str], typer.Option(help="on | off (default: the card's)")] = None,
+    greedy: Annotated[bool, typer.Option(help="greedy decoding instead of the card's sampling")] = False,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="override the card's budget")] = None,
+    data: Annotated[str, typer.Option(help="auto | hf | local | fixture")] = "auto",
+    data_dir: Annotated[Optional[Path], typer.Option(help="local data directory (or OWB_DATA_DIR)")] = None,
+    output: Annotated[Path, typer.Option(help="directory for run directories")] = Path("runs"),
+    resume: Annotated[Optional[Path], typer.Option(help="finish an interrupted run directory")] = None,
+    seed: Annotated[int, typer.Option(help="base seed; each sample derives its own")] = 1234,
+    replay: Annotated[Optional[Path], typer.Option(help="JSONL of stored outputs for --backend replay")] = None,
+    batch_size: Annotated[int, typer.Option(help="generation batch size")] = 16,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda if available)")] = None,
+) -> None:
+    """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
+    from harness.report import run_table
+    from harness.runner import RunOptions
+    from harness.runner import run as run_eval
+
+    if thinking not in (None, "on", "off"):
+        raise UserError(f"--thinking must be on or off, not '{thinking}'")
+    if data not in ("auto", "hf", "local", "fixture"):
+        raise UserError(f"--data must be auto, hf, local or fixture, not '{data}'")
+    if model is None and resume is None:
+        model = "tiny-qwen2"
+        if data == "auto" and data_dir is None:
+            data = "fixture"
+        err.print(f"demo: {model} (random weights, made on first use) on {tasks} ({data} data), CPU-sized")
+    opts = RunOptions(
+        model=model or "", backend=backend, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
+        max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
+        output=str(output), seed=seed, replay=str(replay) if replay else None, batch_size=batch_size, device=device,
+    )
+    with _progress_bars() as progress:
+        run_dir = run_eval(opts, resume=resume, progress=progress, warn=err.print)
+    console.print(run_table(run_dir.read_run()))
+    console.print(f"results: {run_dir.path}")
+
+
+@app.command("list")
+def list_(what: Annotated[str, typer.Argument(help="models | tasks")]) -> None:
+    """List the model cards or the tasks."""
+    from rich.table import Table
+
+    from harness.config import all_cards, all_tasks
+
+    if what == "models":
+        table = Table("id", "family", "architecture", "source", "thinking", "license")
+        for card in all_cards():
+            source = card.hf_repo or card.local_path or f"tiny:{card.tiny}"
+            table.add_row(card.id, card.family, card.architecture, source,
+                          f"{card.thinking.kind} ({card.thinking.default})", card.license)
+    elif what == "tasks":
+        table = Table("task", "scorer", "metrics", "description")
+        for spec in all_tasks():
+            table.add_row(spec.name, spec.scorer, ", ".join(spec.metrics), spec.description)
+    else:
+        raise UserError(f"owb list takes 'models' or 'tasks', not '{what}'")
+    console.print(table)
+
+
+@app.command("make-tiny")
+def make_tiny_cmd(
+    family: Annotated[str, typer.Option(help="a tiny recipe (architecture) or all")] = "all",
+    out: Annotated[Optional[Path], typer.Option(help="directory (default: $OWB_HOME/tiny)")] = None,
+) -> None:
+    """Write deterministic random-weight checkpoints with family tokenizers and chat templates."""
+    from harness.tiny import RECIPES, make_tiny, model_dir
+
+    for recipe in RECIPES if family == "all" else [family]:
+        path = make_tiny(recipe, model_dir(recipe, out))
+        size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
+        console.print(f"{recipe}: {path} ({size:.1f} MB)")
+
+
+def main() -> None:
+    """Console-script entry: user errors become one line on stderr and exit code 2."""
+    _quiet_libraries()
+    try:
+        code = app(standalone_mode=False)
+    except UserError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err.print("interrupted: finished samples are saved; finish with `owb run --resume RUN_DIR`")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except MemoryError:
+        err.print("error: out of memory; lower --batch-size or --max-new-tokens (finished samples are saved)")
+        sys.exit(2)
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc).lower():
+            raise
+        err.print("error: out of GPU memory; lower --batch-size or --max-new-tokens (finished samples are saved)")
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,259 @@
+"""Pydantic models of model cards and task specs, and their loading from YAML (unknown fields rejected)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CARDS_DIR = REPO_ROOT / "model_cards"
+TASKS_DIR = REPO_ROOT / "tasks"
+
+Mode = Literal["on", "off"]
+M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown fields are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(Strict):
+    """Decoding parameters; temperature 0 means greedy."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+
+    @property
+    def greedy(self) -> bool:
+        """True when decoding is greedy (no sampling)."""
+        return self.temperature == 0.0
+
+
+class ReasoningTags(Strict):
+    """How a family marks its reasoning and answer in generated text."""
+
+    think_start: str | None = None
+    think_end: str | None = None
+    answer_start: str | None = None
+    answer_end: str | None = None
+
+
+class ThinkingSwitch(Strict):
+    """How thinking is turned on or off: a chat-template kwarg, a prompt flag, or not at all."""
+
+    kind: Literal["none", "always", "template_kwarg", "prompt_flag"] = "none"
+    kwarg: str = "enable_thinking"
+    on_flag: str = "/think"
+    off_flag: str = "/no_think"
+    default: Mode = "off"
+    # True when the rendered prompt (thinking on) already opens the think block, so only the end tag is generated.
+    template_opens_think: bool = False
+
+
+class PublishedScore(Strict):
+    """A score the model's authors published, with the settings they used."""
+
+    task: str
+    metric: str
+    value: float
+    thinking: Mode | None = None
+    settings: str = ""
+    source: str = ""
+
+
+class ModelCard(Strict):
+    """Everything owb needs to load, prompt, decode and split one model's output."""
+
+    id: str
+    family: str
+    architecture: str
+    hf_repo: str | None = None
+    revision: str | None = None
+    local_path: str | None = None
+    tiny: str | None = Field(default=None, description="make-tiny recipe that builds this model on first use")
+    gguf_file: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = False
+    chat: bool = True
+    system_prompt: str | None = None
+    chat_template_kwargs: dict[str, Any] = {}
+    reasoning: ReasoningTags = ReasoningTags()
+    thinking: ThinkingSwitch = ThinkingSwitch()
+    sampling: dict[Mode, Sampling] = {"off": Sampling()}
+    max_new_tokens: dict[Mode, int] = {"off": 1024}
+    context_length: int = 32768
+    license: str = ""
+    published: list[PublishedScore] = []
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _check_source(self) -> ModelCard:
+        if not (self.hf_repo or self.local_path or self.tiny):
+            raise ValueError("a card needs hf_repo, local_path or tiny")
+        return self
+
+    def resolve_mode(self, requested: Mode | None) -> Mode:
+        """The thinking mode to run: the request if the family allows it, else the card's default."""
+        if requested is None:
+            return self.thinking.default
+        if self.thinking.kind == "none" and requested == "on":
+            raise UserError(f"model {self.id} has no thinking mode; drop --thinking on")
+        if self.thinking.kind == "always" and requested == "off":
+            raise UserError(f"model {self.id} always thinks and cannot turn it off; drop --thinking off")
+        return requested
+
+    def sampling_for(self, mode: Mode) -> Sampling:
+        """Recommended sampling for a mode, falling back to the other mode's or greedy."""
+        return self.sampling.get(mode) or next(iter(self.sampling.values()), Sampling())
+
+    def max_new_tokens_for(self, mode: Mode) -> int:
+        """Recommended generation budget for a mode."""
+        return self.max_new_tokens.get(mode) or max(self.max_new_tokens.values())
+
+    def splits_reasoning(self, mode: Mode) -> bool:
+        """True when outputs in this mode carry a reasoning block to split off."""
+        return self.reasoning.think_end is not None and (mode == "on" or self.thinking.kind == "always")
+
+
+class SourceHF(Strict):
+    """A dataset on the Hugging Face Hub at a pinned revision."""
+
+    path: str
+    name: str | None = None
+    split: str
+    revision: str
+
+
+class SourceLocal(Strict):
+    """A file inside a local data directory (the ../shared/data layout)."""
+
+    file: str
+    # Alternative files tried in order when `file` is absent (e.g. HumanEval shipped in a package).
+    fallbacks: list[str] = []
+
+
+class TaskSource(Strict):
+    """Where a task's documents come from."""
+
+    hf: SourceHF
+    local: SourceLocal
+    fixture: str
+
+
+class FewShot(Strict):
+    """A worked example shown before the question in base-model prompts."""
+
+    input: dict[str, Any]
+    output: str
+
+
+class TaskPrompt(Strict):
+    """Templates ({field} placeholders) for chat and base models."""
+
+    chat: str
+    base: str
+    fewshot: list[FewShot] = []
+    fewshot_separator: str = "\n\n"
+    base_stop: list[str] = []
+
+
+class TaskSpec(Strict):
+    """A task: its data, which documents it keeps, how it is prompted and which scorer grades it."""
+
+    name: str
+    description: str
+    scorer: Literal["gsm8k", "math500", "code", "summarize"]
+    source: TaskSource
+    id_field: str | None = None
+    id_range: tuple[int, int] | None = None
+    target_field: str
+    prompt: TaskPrompt
+    metrics: list[str]
+    primary_metric: str
+
+    def spec_hash(self) -> str:
+        """Short stable hash of the whole spec, recorded with every result."""
+        return stable_hash(self.model_dump(mode="json"))
+
+
+def stable_hash(obj: Any) -> str:
+    """sha256 (first 16 hex digits) of an object's canonical JSON."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        raise UserError(f"malformed YAML in {path}{line}: {getattr(exc, 'problem', exc)}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"malformed YAML in {path}: expected a mapping at the top level")
+    return data
+
+
+def _validate(model: type[M], data: dict[str, Any], path: Path) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise UserError(f"invalid {model.__name__} in {path}: {loc}: {err['msg']}") from None
+
+
+def _available(directory: Path) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_card(name_or_path: str) -> ModelCard:
+    """A card by id (model_cards/<id>.yaml) or by path to a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"}:
+        if not path.is_file():
+            raise UserError(f"model card file not found: {path}")
+    else:
+        path = CARDS_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise UserError(f"unknown model '{name_or_path}'; `owb list models` shows the cards")
+    return _validate(ModelCard, _load_yaml(path), path)
+
+
+def load_task(name: str) -> TaskSpec:
+    """A task spec by name (tasks/<name>.yaml)."""
+    path = TASKS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise UserError(f"unknown task '{name}'; known tasks: {', '.join(_available(TASKS_DIR))}")
+    return _validate(TaskSpec, _load_yaml(path), path)
+
+
+def all_cards() -> list[ModelCard]:
+    """Every card in model_cards/."""
+    return [load_card(name) for name in _available(CARDS_DIR)]
+
+
+def all_tasks() -> list[TaskSpec]:
+    """Every task spec in tasks/."""
+    return [load_task(name) for name in _available(TASKS_DIR)]
+
+
+def owb_home() -> Path:
+    """Where owb keeps made things (tiny models): $OWB_HOME or ~/.cache/owb."""
+    return Path(os.environ.get("OWB_HOME", Path.home() / ".cache" / "owb"))

@@ -1,0 +1,135 @@
+"""Load a task's documents from the HF Hub (pinned revision), a local data directory, or the project's fixtures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.config import TASKS_DIR, TaskSpec, stable_hash
+from harness.errors import UserError
+
+DataSource = Literal["auto", "hf", "local", "fixture"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One evaluation item: the dataset's own id (or row index), its fields and its target."""
+
+    doc_id: str
+    fields: dict[str, Any]
+    target: Any
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task's selected documents and where they came from, with hashes to tell data apart."""
+
+    docs: list[Document]
+    source: str
+    location: str
+    revision: str | None
+    file_sha256: str | None
+
+    def provenance(self) -> dict[str, Any]:
+        """The data part of a task's config in run.json."""
+        return {
+            "source": self.source,
+            "location": self.location,
+            "revision": self.revision,
+            "file_sha256": self.file_sha256,
+            "docs_hash": stable_hash([[d.doc_id, d.fields] for d in self.docs]),
+        }
+
+
+def default_data_dir(cli_value: Path | None) -> Path | None:
+    """--data-dir if given, else $OWB_DATA_DIR if set."""
+    if cli_value is not None:
+        return cli_value
+    env = os.environ.get("OWB_DATA_DIR")
+    return Path(env) if env else None
+
+
+def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, limit: int | None) -> TaskData:
+    """The task's documents, filtered to its id range and cut to `limit`."""
+    if source == "auto":
+        source = "local" if data_dir is not None else "hf"
+    if source == "local":
+        rows, location, sha = _local_rows(spec, data_dir)
+        data = _select(spec, rows, "local", location, None, sha, limit)
+    elif source == "fixture":
+        path = TASKS_DIR / "fixtures" / spec.source.fixture
+        rows = _read_rows(path)
+        data = _select(spec, rows, "fixture", str(path.relative_to(TASKS_DIR.parent)), None, _sha256(path), limit)
+    else:
+        rows = _hub_rows(spec)
+        hf = spec.source.hf
+        data = _select(spec, rows, "hf", f"{hf.path}:{hf.name or ''}:{hf.split}", hf.revision, None, limit)
+    if not data.docs:
+        raise UserError(f"task {spec.name}: no documents selected from {data.location}")
+    return data
+
+
+def _select(
+    spec: TaskSpec, rows: list[dict[str, Any]], source: str, location: str, revision: str | None,
+    sha: str | None, limit: int | None,
+) -> TaskData:
+    docs = []
+    for index, row in enumerate(rows):
+        doc_id = str(row[spec.id_field]) if spec.id_field else str(index)
+        if spec.id_range is not None and not spec.id_range[0] <= int(doc_id) <= spec.id_range[1]:
+            continue
+        if spec.target_field not in row:
+            raise UserError(f"task {spec.name}: row {index} of {location} has no field '{spec.target_field}'")
+        docs.append(Document(doc_id=doc_id, fields=row, target=row[spec.target_field]))
+    return TaskData(docs=docs[:limit] if limit else docs, source=source, location=location, revision=revision,
+                    file_sha256=sha)
+
+
+def _local_rows(spec: TaskSpec, data_dir: Path | None) -> tuple[list[dict[str, Any]], str, str]:
+    if data_dir is None:
+        raise UserError("local data needs --data-dir DIR (or OWB_DATA_DIR)")
+    if not data_dir.is_dir():
+        raise UserError(f"data directory not found: {data_dir}")
+    candidates = [spec.source.local.file, *spec.source.local.fallbacks]
+    for name in candidates:
+        path = data_dir / name
+        if path.is_file():
+            return _read_rows(path), str(path), _sha256(path)
+    raise UserError(f"task {spec.name}: {candidates[0]} not found in data directory {data_dir}")
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise UserError(f"malformed JSON in {path} line {exc.lineno}: {exc.msg}") from None
+    return list(rows)
+
+
+def _hub_rows(spec: TaskSpec) -> list[dict[str, Any]]:
+    hf = spec.source.hf
+    try:
+        import datasets
+
+        dataset = datasets.load_dataset(hf.path, hf.name, split=hf.split, revision=hf.revision)
+    except Exception as exc:  # noqa: BLE001 - network, auth and missing-revision errors all end here
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(
+            f"cannot load {hf.path}@{hf.revision[:12]} from the Hugging Face Hub ({first}); "
+            "use --data-dir DIR for a local copy or --data fixture"
+        ) from None
+    return [dict(row) for row in dataset]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

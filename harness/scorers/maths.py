@@ -1,0 +1,201 @@
+"""Maths scoring: GSM8K strict / flexible extraction (lm-evaluation-harness semantics) and math-verify.
+
+math-verify runs in a child process with a per-call timeout, so a pathological answer cannot hang a run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+from collections import Counter
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from harness.scorers.base import Scored, ToScore, mean_per_doc
+
+# lm-evaluation-harness gsm8k.yaml: strict-match and flexible-extract filters, exact_match's regexes_to_ignore.
+STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
+FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
+IGNORE = (re.compile(","), re.compile(r"\$"), re.compile(r"(?s).*#### "), re.compile(r"\.$"))
+
+
+def normalize_number(text: str) -> str:
+    """lm-eval's exact_match preprocessing: drop commas, dollar signs, everything up to '#### ', a final dot."""
+    for pattern in IGNORE:
+        text = pattern.sub("", text)
+    return text.strip().lower()
+
+
+def strict_extract(text: str) -> str | None:
+    """The number after the first '#### ' (strict-match), or None."""
+    found = STRICT.findall(text)
+    return found[0].strip() if found else None
+
+
+def flexible_extract(text: str) -> str | None:
+    """The last number-like token in the text (flexible-extract), or None."""
+    found = FLEXIBLE.findall(text)
+    if not found:
+        return None
+    last = found[-1]
+    return next(g for g in last if g).strip()
+
+
+def gsm8k_target(answer_field: str) -> str:
+    """The gold number of a GSM8K answer ('... #### 72')."""
+    return normalize_number(answer_field.split("####")[-1])
+
+
+def last_boxed(text: str) -> str | None:
+    r"""Content of the last \boxed{...} (or \fbox{...}), braces matched; `\boxed 5` is accepted too."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    rest = text[start:]
+    brace = rest.find("{")
+    if rest.startswith("\\boxed ") and (brace < 0 or rest[: brace].strip() != "\\boxed"):
+        return rest[len("\\boxed ") :].split("$")[0].strip() or None
+    if brace < 0:
+        return None
+    depth = 0
+    for i in range(brace, len(rest)):
+        depth += {"{": 1, "}": -1}.get(rest[i], 0)
+        if depth == 0:
+            return rest[brace + 1 : i]
+    return None
+
+
+def _verify_loop(conn: Connection) -> None:
+    from math_verify import parse, verify
+
+    while True:
+        try:
+            gold, pred = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send(bool(verify(parse(gold), parse(pred))))
+        except Exception:  # noqa: BLE001 - any parser failure means "not equivalent"
+            conn.send(False)
+
+
+class MathVerifier:
+    """math-verify's parse + verify in a child process; a call over `timeout_s` kills the child and returns False."""
+
+    def __init__(self, timeout_s: float = 10.0) -> None:
+        self.timeout_s = timeout_s
+        self._ctx = multiprocessing.get_context("spawn")
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self.timeouts = 0
+
+    def _start(self) -> Connection:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_verify_loop, args=(child,), daemon=True)
+        self._proc.start()
+        self._conn = parent
+        return parent
+
+    def equivalent(self, gold: str, pred: str) -> bool:
+        """True when math-verify finds the two LaTeX/plain answers equal."""
+        conn = self._conn or self._start()
+        conn.send((gold, pred))
+        if conn.poll(self.timeout_s):
+            result: bool = conn.recv()
+            return result
+        self.timeouts += 1
+        self.close()
+        return False
+
+    def close(self) -> None:
+        """Stop the child process."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+        self._proc, self._conn = None, None
+
+
+def majority(extracted: Sequence[str | None]) -> int | None:
+    """Index of a sample carrying the most frequent non-empty answer (first such sample), or None."""
+    votes = Counter(e for e in extracted if e)
+    if not votes:
+        return None
+    winner = votes.most_common(1)[0][0]
+    return list(extracted).index(winner)
+
+
+class _MathScorer:
+    """Shared per-document aggregation: mean over K samples, plus maj@K on the primary metric when K > 1."""
+
+    metrics: list[str]
+    primary: str
+
+    def __init__(self, timeout_s: float = 10.0) -> None:
+        self.verifier = MathVerifier(timeout_s)
+
+    def per_doc(self, samples: Sequence[dict[str, Any]], k_max: int) -> dict[str, float]:
+        """Mean of each metric over the document's samples; `maj@K` scores the majority answer."""
+        values = mean_per_doc(samples, self.metrics)
+        if k_max > 1:
+            pick = majority([self.vote(s["extracted"]) for s in samples])
+            values[f"maj@{k_max}"] = samples[pick]["scores"][self.primary] if pick is not None else 0.0
+        return values
+
+    def vote(self, extracted: Any) -> str | None:
+        """The answer a sample votes for in maj@K."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the math-verify child."""
+        self.verifier.close()
+
+
+class GSM8KScorer(_MathScorer):
+    """strict_match and flexible_match as lm-evaluation-harness defines them, plus math_verify."""
+
+    metrics = ["strict_match", "flexible_match", "math_verify"]
+    primary = "flexible_match"
+
+    def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
+        """Grades for each answer against the gold number."""
+        return [self._score(item) for item in items]
+
+    def _score(self, item: ToScore) -> Scored:
+        gold = gsm8k_target(str(item.target))
+        if item.unclosed:
+            return Scored(extracted=None, scores=dict.fromkeys(self.metrics, 0.0))
+        strict, flexible = strict_extract(item.answer), flexible_extract(item.answer)
+        scores = {
+            "strict_match": float(strict is not None and normalize_number(strict) == gold),
+            "flexible_match": float(flexible is not None and normalize_number(flexible) == gold),
+            "math_verify": float(bool(item.answer.strip()) and self.verifier.equivalent(gold, item.answer)),
+        }
+        return Scored(extracted={"strict": strict, "flexible": flexible}, scores=scores)
+
+    def vote(self, extracted: Any) -> str | None:
+        """The normalised flexible-extract number."""
+        flexible = (extracted or {}).get("flexible")
+        return normalize_number(flexible) if flexible else None
+
+
+class Math500Scorer(_MathScorer):
+    r"""math-verify equivalence of the last \boxed{} in the answer with the reference answer."""
+
+    metrics = ["math_verify"]
+    primary = "math_verify"
+
+    def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
+        """Grades for each answer against the reference."""
+        return [self._score(item) for item in items]
+
+    def _score(self, item: ToScore) -> Scored:
+        boxed = None if item.unclosed else last_boxed(item.answer)
+        if boxed is None:
+            return Scored(extracted=None, scores={"math_verify": 0.0})
+        ok = self.verifier.equivalent(f"\\boxed{{{item.target}}}", f"\\boxed{{{boxed}}}")
+        return Scored(extracted=boxed, scores={"math_verify": float(ok)})
+
+    def vote(self, extracted: Any) -> str | None:
+        """The boxed answer without spaces."""
+        return "".join(str(extracted).split()) if extracted else None
