@@ -127,7 +127,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
     except click.exceptions.Abort:
         err.print("interrupted: finished samples are saved; finish with `owb run --resume RUN_DIR`")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from harness.config import TASKS_DIR, TaskSpec, stable_hash
 from harness.errors import UserError
@@ -116,8 +118,23 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     return list(rows)
 
 
+def _hub_reachable() -> bool:
+    """A quick TCP check of the Hub endpoint, so an offline machine fails in seconds, not after retries."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return True  # datasets will use its local cache
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
 def _hub_rows(spec: TaskSpec) -> list[dict[str, Any]]:
     hf = spec.source.hf
+    if not _hub_reachable():
+        raise UserError(f"cannot load {hf.path} from the Hugging Face Hub (no connection); "
+                        "use --data-dir DIR for a local copy or --data fixture")
     try:
         import datasets
 

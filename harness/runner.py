@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, Generation, GenRequest, make_backend
+from harness.backends.base import BACKENDS, Backend, Generation, GenRequest, make_backend
 from harness.backends.replay import replay_key
 from harness.config import ModelCard, Mode, Sampling, TaskSpec, load_card, load_task, stable_hash
 from harness.data import DataSource, Document, TaskData, default_data_dir, load_documents
@@ -78,6 +78,8 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
         opts = RunOptions.from_record(record)
     card = load_card(opts.model)
     mode = card.resolve_mode(opts.thinking)
+    if opts.backend not in BACKENDS:
+        raise UserError(f"unknown backend '{opts.backend}'; choose one of {', '.join(BACKENDS)}")
     if opts.samples < 1:
         raise UserError("--samples must be at least 1")
     specs = [load_task(name) for name in opts.tasks]

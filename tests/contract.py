@@ -1,0 +1,47 @@
+"""Checks of a run directory against DESIGN.md's file contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RUN_KEYS = {"schema_version", "run_id", "created_at", "model", "backend", "environment", "tasks"}
+ENV_KEYS = {"python", "torch", "transformers", "vllm", "gpu", "driver", "cpu", "git_commit"}
+TASK_KEYS = {"n", "metrics", "truncated_rate", "config", "perf"}
+CONFIG_KEYS = {"spec_hash", "data", "prompt_hash", "generation"}
+PERF_KEYS = {"wall_s", "prompt_tokens", "output_tokens", "output_tokens_per_s", "ttft_s", "tpot_s", "e2e_s"}
+SAMPLE_KEYS = {"key", "doc_id", "sample_idx", "prompt", "raw_output", "reasoning", "answer", "extracted",
+               "target", "scores", "finish_reason", "prompt_tokens", "output_tokens", "ttft_s", "e2e_s"}
+METRICS = {"gsm8k": {"strict_match", "flexible_match", "math_verify"}, "math500": {"math_verify"}}
+
+
+def check_run(run_dir: Path) -> dict[str, Any]:
+    """Assert run.json and every samples file follow the contract; returns run.json."""
+    record = json.loads((run_dir / "run.json").read_text())
+    assert RUN_KEYS <= record.keys(), RUN_KEYS - record.keys()
+    assert record["status"] == "complete"
+    assert ENV_KEYS <= record["environment"].keys()
+    assert {"name", "version", "args"} <= record["backend"].keys()
+    for task, entry in record["tasks"].items():
+        assert TASK_KEYS <= entry.keys()
+        assert CONFIG_KEYS <= entry["config"].keys()
+        assert PERF_KEYS <= entry["perf"].keys()
+        for name in ("ttft_s", "tpot_s", "e2e_s"):
+            stat = entry["perf"][name]
+            assert stat is None or set(stat) == {"mean", "p50", "p90", "p99"}
+        for name in METRICS.get(task, set()):
+            metric = entry["metrics"][name]
+            assert set(metric) == {"value", "stderr", "ci95"}
+            lo, hi = metric["ci95"]
+            assert 0.0 <= lo <= metric["value"] <= hi <= 100.0
+        lines = (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()
+        samples = [json.loads(line) for line in lines]
+        assert len(samples) == entry["n_samples"]
+        keys = [s["key"] for s in samples]
+        assert len(keys) == len(set(keys)), "a sample was recorded twice"
+        for s in samples:
+            assert SAMPLE_KEYS <= s.keys(), SAMPLE_KEYS - s.keys()
+            assert s["finish_reason"] in ("stop", "length")
+            assert set(s["scores"]) >= METRICS.get(task, set())
+    return record
