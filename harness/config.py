@@ -181,6 +181,8 @@ class TaskSpec(Strict):
     id_field: str | None = None
     id_range: tuple[int, int] | None = None
     target_field: str
+    # List-of-sentence fields also offered to prompts as one string, as `<field>_text`.
+    joined_fields: list[str] = []
     prompt: TaskPrompt
     metrics: list[str]
     primary_metric: str

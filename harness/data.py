@@ -86,7 +86,8 @@ def _select(
             continue
         if spec.target_field not in row:
             raise UserError(f"task {spec.name}: row {index} of {location} has no field '{spec.target_field}'")
-        docs.append(Document(doc_id=doc_id, fields=row, target=row[spec.target_field]))
+        joined = {f"{name}_text": " ".join(map(str, row[name])) for name in spec.joined_fields if name in row}
+        docs.append(Document(doc_id=doc_id, fields={**row, **joined}, target=row[spec.target_field]))
     return TaskData(docs=docs[:limit] if limit else docs, source=source, location=location, revision=revision,
                     file_sha256=sha)
 

@@ -264,6 +264,7 @@ def _summarize_task(spec: TaskSpec, run_dir: RunDir, record: dict[str, Any], see
         per_doc = [scorer.per_doc(sorted(v, key=lambda s: s["sample_idx"]), k_max) for v in by_doc.values()]
     finally:
         scorer.close()
+
     names = list(dict.fromkeys(name for values in per_doc for name in values))
     truncated = 100.0 * sum(bool(s["truncated"]) for s in samples) / len(samples)
     entry = record["tasks"][spec.name]
@@ -276,7 +277,11 @@ def _summarize_task(spec: TaskSpec, run_dir: RunDir, record: dict[str, Any], see
         "n": len(by_doc),
         "n_samples": len(samples),
         "primary_metric": spec.primary_metric,
-        "metrics": {name: summarize([v[name] for v in per_doc if name in v], seed=seed) for name in names},
+        "metrics": {
+            name: summarize([v[name] for v in per_doc if name in v], scale=1.0 if name in scorer.unscaled else 100.0,
+                            seed=seed)
+            for name in names
+        },
         "truncated_rate": truncated,
         "perf": aggregate_perf(samples, entry["gen_wall_s"]),
         "warnings": warnings,

@@ -15,4 +15,8 @@ def make_scorer(kind: str) -> Scorer:
         from harness.scorers.maths import Math500Scorer
 
         return Math500Scorer()
+    if kind == "summarize":
+        from harness.scorers.summarize import SummarizeScorer
+
+        return SummarizeScorer()
     raise ValueError(f"no scorer '{kind}'")

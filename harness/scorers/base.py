@@ -30,6 +30,7 @@ class Scorer(Protocol):
     """Grades answers of one task kind; `per_doc` turns a document's samples into one value per metric."""
 
     metrics: list[str]
+    unscaled: set[str]  # metrics reported as they are, not as percentages
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Grades for many answers (a scorer may run them in parallel)."""

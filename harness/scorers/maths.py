@@ -130,6 +130,7 @@ class _MathScorer:
 
     metrics: list[str]
     primary: str
+    unscaled: set[str] = set()
 
     def __init__(self, timeout_s: float = 10.0) -> None:
         self.verifier = MathVerifier(timeout_s)
