@@ -50,7 +50,7 @@ def run(
     thinking: Annotated[Optional[str], typer.Option(help="on | off (default: the card's)")] = None,
     greedy: Annotated[bool, typer.Option(help="greedy decoding instead of the card's sampling")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="override the card's budget")] = None,
-    data: Annotated[str, typer.Option(help="auto | hf | local | fixture")] = "auto",
+    data: Annotated[str, typer.Option(help="auto | hf | local | fixture | package")] = "auto",
     data_dir: Annotated[Optional[Path], typer.Option(help="local data directory (or OWB_DATA_DIR)")] = None,
     output: Annotated[Path, typer.Option(help="directory for run directories")] = Path("runs"),
     resume: Annotated[Optional[Path], typer.Option(help="finish an interrupted run directory")] = None,
@@ -66,8 +66,8 @@ def run(
 
     if thinking not in (None, "on", "off"):
         raise UserError(f"--thinking must be on or off, not '{thinking}'")
-    if data not in ("auto", "hf", "local", "fixture"):
-        raise UserError(f"--data must be auto, hf, local or fixture, not '{data}'")
+    if data not in ("auto", "hf", "local", "fixture", "package"):
+        raise UserError(f"--data must be auto, hf, local, fixture or package, not '{data}'")
     if model is None and resume is None:
         model = "tiny-qwen2"
         if data == "auto" and data_dir is None:

@@ -136,6 +136,7 @@ class SourceHF(Strict):
     name: str | None = None
     split: str
     revision: str
+    fewshot_split: str | None = None  # where the few-shot rows live when they are not in `split`
 
 
 class SourceLocal(Strict):
@@ -152,6 +153,8 @@ class TaskSource(Strict):
     hf: SourceHF
     local: SourceLocal
     fixture: str
+    # A copy shipped inside a Python package: "<module>:<path inside the package>".
+    package: str | None = None
 
 
 class FewShot(Strict):
@@ -167,6 +170,9 @@ class TaskPrompt(Strict):
     chat: str
     base: str
     fewshot: list[FewShot] = []
+    # Few-shot examples taken from the data itself by id (outside the scored range), shown with `fewshot_output`.
+    fewshot_ids: list[str] = []
+    fewshot_output: str = ""
     fewshot_separator: str = "\n\n"
     base_stop: list[str] = []
 
@@ -181,8 +187,8 @@ class TaskSpec(Strict):
     id_field: str | None = None
     id_range: tuple[int, int] | None = None
     target_field: str
-    # List-of-sentence fields also offered to prompts as one string, as `<field>_text`.
-    joined_fields: list[str] = []
+    # List fields also offered to prompts as one string, `<field>_text`, joined with the given separator.
+    joined_fields: dict[str, str] = {}
     prompt: TaskPrompt
     metrics: list[str]
     primary_metric: str

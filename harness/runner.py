@@ -171,7 +171,7 @@ def _run_task(spec: TaskSpec, data: TaskData, card: ModelCard, mode: Mode, sampl
     done = {r["key"] for r in run_dir.load_samples(spec.name)}
     prompts, requests, docs = [], [], {}
     for doc in data.docs:
-        prompt = build_prompt(spec, card, mode, doc, backend)
+        prompt = build_prompt(spec, card, mode, doc, backend, data.fewshot)
         prompts.append(prompt.text)
         for k in range(opts.samples):
             key = replay_key(spec.name, doc.doc_id, k)
@@ -187,6 +187,7 @@ def _run_task(spec: TaskSpec, data: TaskData, card: ModelCard, mode: Mode, sampl
     if not requests:
         return
     scorer = make_scorer(spec.scorer)
+    entry["scorer"] = scorer.describe()
     advance = progress(spec.name, len(requests))
     try:
         for batch, seconds in _timed_batches(backend.generate(requests), flush_every=opts.batch_size):

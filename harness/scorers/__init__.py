@@ -15,6 +15,10 @@ def make_scorer(kind: str) -> Scorer:
         from harness.scorers.maths import Math500Scorer
 
         return Math500Scorer()
+    if kind == "code":
+        from harness.scorers.code import CodeScorer
+
+        return CodeScorer()
     if kind == "summarize":
         from harness.scorers.summarize import SummarizeScorer
 

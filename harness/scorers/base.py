@@ -40,6 +40,10 @@ class Scorer(Protocol):
         """A document's value per reported metric, from its sample records (`scores`, `extracted`)."""
         ...
 
+    def describe(self) -> dict[str, Any]:
+        """How this scorer grades (versions, settings), for run.json."""
+        ...
+
     def close(self) -> None:
         """Stop any worker processes."""
         ...

@@ -5,6 +5,7 @@ math-verify runs in a child process with a per-call timeout, so a pathological a
 
 from __future__ import annotations
 
+import importlib.metadata
 import multiprocessing
 import re
 from collections import Counter
@@ -146,6 +147,10 @@ class _MathScorer:
     def vote(self, extracted: Any) -> str | None:
         """The answer a sample votes for in maj@K."""
         raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """math-verify version and its per-answer timeout."""
+        return {"math_verify": importlib.metadata.version("math-verify"), "timeout_s": self.verifier.timeout_s}
 
     def close(self) -> None:
         """Stop the math-verify child."""

@@ -6,6 +6,7 @@ and joined with newlines before scoring, since rouge-score's own splitter needs 
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -72,6 +73,15 @@ class SummarizeScorer:
     def per_doc(self, samples: Sequence[dict[str, Any]], k_max: int) -> dict[str, float]:
         """Mean over the document's samples of each ROUGE type, emptiness and output length."""
         return mean_per_doc(samples, [*self.metrics, "output_words"])
+
+    def describe(self) -> dict[str, Any]:
+        """rouge-score settings: stemmer, sentence splitting for Lsum, multi-reference rule."""
+        return {
+            "rouge_score": importlib.metadata.version("rouge-score"),
+            "stemmer": "porter",
+            "lsum_sentences": f"pysbd {importlib.metadata.version('pysbd')}, joined with newlines",
+            "references": "max F1 over references, per ROUGE type",
+        }
 
     def close(self) -> None:
         """Nothing to stop."""
