@@ -81,3 +81,30 @@ def test_samples_k_writes_k_per_doc_and_pass1_is_their_mean(tmp_path: Path) -> N
     assert expected == pytest.approx(50.0)
     # maj@4: doc 0 loses the vote, doc 1 ties and the first answer seen (right) wins, doc 2 wins.
     assert record["tasks"]["gsm8k"]["metrics"]["maj@4"]["value"] == pytest.approx(100 * 2 / 3)
+
+
+def test_code_tasks_through_a_real_engine(tmp_path: Path) -> None:
+    run_dir = run_cli("--model", "tiny-qwen3", "--tasks", "humaneval,mbpp", "--data", "fixture", "--limit", "3",
+                      "--samples", "2", "--output", str(tmp_path))
+    record = check_run(run_dir)
+    for task in ("humaneval", "mbpp"):
+        entry = record["tasks"][task]
+        assert set(entry["metrics"]) == {"pass@1"}  # k=10 needs at least 10 samples
+        samples = [json.loads(x) for x in (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()]
+        assert len(samples) == 6
+        assert all(s["status"] in ("passed", "failed", "timeout", "error") and "passed" in s["scores"] for s in samples)
+
+
+def test_base_model_prompts_use_few_shot_from_the_data(tmp_path: Path) -> None:
+    card = tmp_path / "tiny-base.yaml"
+    card.write_text("id: tiny-base\nfamily: qwen2.5\narchitecture: qwen2\ntiny: qwen2\ndtype: float32\nchat: false\n"
+                    "sampling: {'off': {temperature: 0.0}}\nmax_new_tokens: {'off': 16}\n")
+    run_dir = run_cli("--model", str(card), "--tasks", "mbpp,gsm8k", "--data", "fixture", "--limit", "2",
+                      "--output", str(tmp_path / "runs"))
+    check_run(run_dir)
+    mbpp = json.loads((run_dir / "samples" / "mbpp.jsonl").read_text().splitlines()[0])
+    assert mbpp["prompt"].count("[BEGIN]") == 4 and mbpp["prompt"].count("[DONE]") == 3
+    assert "Write a function to reverse a string." in mbpp["prompt"]  # task_id 3 is a shot
+    assert "[DONE]" not in mbpp["raw_output"]
+    gsm = json.loads((run_dir / "samples" / "gsm8k.jsonl").read_text().splitlines()[0])
+    assert gsm["prompt"].count("Question:") == 6 and gsm["prompt"].endswith("Answer:")

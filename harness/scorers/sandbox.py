@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import queue
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,12 +35,14 @@ SETUP_FAILED = 97
 BASE_UID = 61000
 
 PLAIN_PRELUDE = """\
-import socket as _socket
+import os as _os, socket as _socket
 def _no_network(*_a, **_k):
     raise OSError("network access is disabled in the owb sandbox")
-_socket.socket = _no_network
-_socket.create_connection = _no_network
-del _socket, _no_network
+def _no_signals(*_a, **_k):
+    raise PermissionError("sending signals is disabled in the owb sandbox")
+_socket.socket = _socket.create_connection = _no_network
+_os.kill = _os.killpg = _no_signals
+del _os, _socket, _no_network, _no_signals
 """
 
 
@@ -79,7 +83,7 @@ def _namespace_cmd(mode: Mode, uid: int, limits: Limits) -> list[str]:
         f"mkdir /tmp/.python /tmp/work && mount --bind {prefix} /tmp/.python && "
         "mount -o remount,bind,ro /tmp/.python && "
         f"{owner}cd /tmp/work || exit {SETUP_FAILED}; "
-        f"exec {drop}/tmp/.python/{rel} -I -"
+        f"exec {drop}/tmp/.python/{rel} -I -S -"
     )
     user = ["--user", "--map-root-user"] if mode == "user-namespaces" else []
     return ["unshare", *user, "--net", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private",
@@ -104,6 +108,14 @@ def detect_mode() -> Mode:
     return "plain"
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the program's process group; with namespaces this takes its whole PID namespace down."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _user_process_count() -> int:
     uid = os.getuid()
     return sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid)
@@ -119,10 +131,12 @@ def _owner(path: Path) -> int | None:
 class Sandbox:
     """Runs programs with `Limits`, `workers` at a time; `mode` tells how strong the isolation is."""
 
-    def __init__(self, limits: Limits | None = None, workers: int | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, workers: int | None = None, mode: Mode | None = None) -> None:
         self.limits = limits or Limits()
+        # Printed after the program's last statement: exit code 0 without it (os._exit(0) mid-test) is a failure.
+        self._sentinel = f"owb-finished-{secrets.token_hex(16)}"
         self.workers = workers or os.cpu_count() or 1
-        self.mode = detect_mode()
+        self.mode = mode or detect_mode()
         self._slots: queue.Queue[int] = queue.Queue()
         for slot in range(self.workers):
             self._slots.put(slot)
@@ -152,7 +166,7 @@ class Sandbox:
 
     def _command(self, slot: int) -> list[str]:
         if self.mode == "plain":
-            return [sys.executable, "-I", "-"]
+            return [sys.executable, "-I", "-S", "-"]
         return _namespace_cmd(self.mode, BASE_UID + slot, self.limits)
 
     def _set_limits(self) -> None:
@@ -164,36 +178,33 @@ class Sandbox:
 
     def _run(self, program: str, slot: int, job: Path) -> ExecResult:
         source = job / "program.py"
-        source.write_text(PLAIN_PRELUDE + program if self.mode == "plain" else program)
+        finish = f"\nprint({self._sentinel!r}, flush=True)\n"
+        source.write_text((PLAIN_PRELUDE if self.mode == "plain" else "") + program + finish)
         env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/work" if self.mode != "plain" else str(job),
                "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
         start = time.perf_counter()
         with source.open("rb") as stdin, (job / "stdout").open("wb") as out, (job / "stderr").open("wb") as err:
             proc = subprocess.Popen(self._command(slot), stdin=stdin, stdout=out, stderr=err, env=env,
                                     cwd=job, start_new_session=True, preexec_fn=self._set_limits)
+            expired = threading.Event()
+            timer = threading.Timer(self.limits.wall_s, lambda: (expired.set(), _kill_group(proc)))
+            timer.start()
             try:
-                code = proc.wait(timeout=self.limits.wall_s)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                code = None
+                # Block (no polling) until it exits, without reaping: the zombie keeps the group id reserved
+                # while leftover processes of the group are killed, then it is reaped.
+                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
             finally:
-                self._kill_tree(proc)
+                timer.cancel()
+                _kill_group(proc)
+                code = proc.wait()
+            timed_out = expired.is_set()
         seconds = time.perf_counter() - start
         tail = (job / "stderr").read_bytes()[-2000:].decode("utf-8", "replace")
         if timed_out:
             return ExecResult("timeout", None, tail, seconds)
-        status: Status = "passed" if code == 0 else "error" if code == SETUP_FAILED else "failed"
+        finished = (job / "stdout").read_bytes()[-200:].decode("utf-8", "replace").rstrip().endswith(self._sentinel)
+        status: Status = "error" if code == SETUP_FAILED else "passed" if code == 0 and finished else "failed"
         return ExecResult(status, code, tail, seconds)
-
-    @staticmethod
-    def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-        """Kill the program's process group (and with it its PID namespace) and reap it."""
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
 
     def close(self) -> None:
         """Remove the sandbox's scratch directory."""

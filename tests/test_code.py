@@ -1,0 +1,91 @@
+"""Code tasks: every reference solution passes through `owb run --backend replay`, wrong ones fail, pass@k."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.scorers.code import build_program, extract_code, fenced_blocks
+from tests.conftest import owb
+from tests.contract import check_run
+
+
+def _replay_run(tmp_path: Path, task: str, lines: list[dict], *extra: str) -> dict:
+    replay = tmp_path / f"{task}.jsonl"
+    replay.write_text("\n".join(json.dumps(x) for x in lines))
+    out = tmp_path / "runs"
+    result = owb("run", "--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay), "--tasks", task,
+                 "--output", str(out), *extra)
+    assert result.returncode == 0, result.stderr
+    run_dir = max(out.iterdir(), key=lambda p: p.stat().st_mtime)
+    record = check_run(run_dir)
+    record["_samples"] = [json.loads(x) for x in (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()]
+    return record
+
+
+def test_all_humaneval_canonical_solutions_pass(shared_data: Path, tmp_path: Path) -> None:
+    rows = [json.loads(x) for x in (shared_data / "humaneval" / "HumanEval.jsonl").read_text().splitlines()]
+    lines = [{"task": "humaneval", "doc_id": r["task_id"], "sample_idx": 0, "output": r["prompt"] + r["canonical_solution"]}
+             for r in rows]
+    record = _replay_run(tmp_path, "humaneval", lines, "--data-dir", str(shared_data))
+    entry = record["tasks"]["humaneval"]
+    assert entry["n"] == 164 and entry["metrics"]["pass@1"]["value"] == 100.0
+    assert {s["status"] for s in record["_samples"]} == {"passed"}
+    assert entry["scorer"]["sandbox"]["mode"] in ("root-namespaces", "user-namespaces", "plain")
+
+
+@pytest.mark.parametrize(("task", "file"), [("mbpp", "mbpp.jsonl"), ("mbpp_sanitized", "sanitized-mbpp.jsonl")])
+def test_all_mbpp_reference_solutions_of_the_test_split_pass(shared_data: Path, tmp_path: Path, task: str,
+                                                            file: str) -> None:
+    rows = [json.loads(x) for x in (shared_data / "mbpp" / file).read_text().splitlines()]
+    lines = [{"task": task, "doc_id": str(r["task_id"]), "sample_idx": 0, "output": f"```python\n{r['code']}\n```"}
+             for r in rows if 11 <= r["task_id"] <= 510]
+    record = _replay_run(tmp_path, task, lines, "--data-dir", str(shared_data))
+    entry = record["tasks"][task]
+    assert entry["n"] == (500 if task == "mbpp" else 257)
+    assert entry["metrics"]["pass@1"]["value"] == 100.0
+
+
+def test_wrong_solutions_fail_and_pass_at_k_uses_the_unbiased_estimator(tmp_path: Path) -> None:
+    fixture = Path(__file__).resolve().parent.parent / "tasks" / "fixtures" / "humaneval.jsonl"
+    rows = [json.loads(x) for x in fixture.read_text().splitlines()]
+    lines = []
+    for doc_index, r in enumerate(rows):
+        for k in range(10):
+            right = k < doc_index * 3  # doc 0: 0/10 right, doc 1: 3/10, doc 2: 6/10, doc 3: 9/10
+            body = r["canonical_solution"] if right else "    return None\n"
+            lines.append({"task": "humaneval", "doc_id": r["task_id"], "sample_idx": k,
+                          "output": f"Here you go:\n```python\n{r['prompt']}{body}```\nDone."})
+    record = _replay_run(tmp_path, "humaneval", lines, "--data", "fixture", "--samples", "10")
+    metrics = record["tasks"]["humaneval"]["metrics"]
+    assert metrics["pass@1"]["value"] == pytest.approx(100 * (0 + 0.3 + 0.6 + 0.9) / 4)
+    from harness.stats import pass_at_k
+
+    expected10 = 100 * sum(pass_at_k(10, c, 10) for c in (0, 3, 6, 9)) / 4
+    assert metrics["pass@10"]["value"] == pytest.approx(expected10)
+    assert "pass@100" not in metrics  # k > n is not reported
+    statuses = {s["status"] for s in record["_samples"] if s["scores"]["passed"] == 0}
+    assert statuses == {"failed"}
+    failed = next(s for s in record["_samples"] if s["scores"]["passed"] == 0)
+    assert "AssertionError" in failed["stderr"]
+
+
+def test_extraction_takes_the_fenced_function_and_drops_stray_statements() -> None:
+    answer = ("First a sketch:\n```python\nprint('hi')\n```\nFinal:\n```python\nimport math\n\n"
+              "def area(r):\n    return math.pi * r * r\n\nprint(area(2))\nassert area(1) > 3\n```")
+    code = extract_code(answer, "area")
+    assert code == "import math\n\ndef area(r):\n    return math.pi * r * r"
+    assert fenced_blocks("```python\ndef f():\n    return 1") == ["def f():\n    return 1"]  # unclosed fence
+    assert extract_code("def f():\n    return 1\n", "f") == "def f():\n    return 1"
+
+
+def test_humaneval_program_keeps_prompt_imports_and_completes_bodies() -> None:
+    doc = {"prompt": "from typing import List\n\ndef f(xs: List[int]) -> int:\n    \"\"\"doc\"\"\"\n",
+           "entry_point": "f", "test": "def check(c):\n    assert c([1]) == 1\n"}
+    full = build_program("```python\ndef f(xs: List[int]) -> int:\n    return xs[0]\n```", doc)
+    assert full.startswith("from typing import List\ndef f(")
+    body = build_program("    return xs[0]\n", doc)
+    assert body.startswith(doc["prompt"] + "    return xs[0]")
+    assert body.rstrip().endswith("check(f)")
