@@ -85,6 +85,61 @@ def run(
     console.print(f"results: {run_dir.path}")
 
 
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="run directories")],
+    format: Annotated[Optional[str], typer.Option("--format", help="md | csv | html (default: a terminal table)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
+) -> None:
+    """Compare runs side by side: metrics with CIs, published claims, speed."""
+    from harness.report import compare_table, load_row, to_csv, to_html, to_markdown
+
+    rows = [load_row(path) for path in runs]
+    writers = {"md": to_markdown, "csv": to_csv, "html": to_html}
+    if format is None and out is None:
+        console.print(compare_table(rows))
+        return
+    fmt = format or {".md": "md", ".csv": "csv", ".html": "html"}.get(out.suffix if out else "", "md")
+    if fmt not in writers:
+        raise UserError(f"--format must be md, csv or html, not '{fmt}'")
+    text = writers[fmt](rows)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+@app.command("check")
+def check_cmd(
+    baseline: Annotated[Path, typer.Option(help="the reference run directory")],
+    candidate: Annotated[Path, typer.Option(help="the run directory to check")],
+    max_drop: Annotated[float, typer.Option(help="points a metric may drop before it can fail")] = 2.0,
+    alpha: Annotated[float, typer.Option(help="significance level of the paired test")] = 0.05,
+    max_slowdown: Annotated[Optional[float], typer.Option(help="percent output tok/s may drop")] = None,
+    summary: Annotated[Optional[Path], typer.Option(help="also append the markdown here (CI job summary)")] = None,
+) -> None:
+    """Paired per-sample comparison of two runs; exit 1 on a significant regression."""
+    from harness.regress import check
+
+    failed, markdown = check(baseline, candidate, max_drop, alpha, max_slowdown)
+    sys.stdout.write(markdown + "\n")
+    if summary is not None:
+        with summary.open("a") as handle:
+            handle.write(markdown + "\n")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rescore(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Recompute scores from the stored raw outputs (after a scorer fix), without generating."""
+    from harness.report import run_table
+    from harness.runner import rescore as rescore_run
+
+    console.print(run_table(rescore_run(run_dir, warn=err.print).read_run()))
+
+
 @app.command("list")
 def list_(what: Annotated[str, typer.Argument(help="models | tasks")]) -> None:
     """List the model cards or the tasks."""

@@ -1,10 +1,19 @@
-"""Results tables for the terminal."""
+"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.table import Table
+
+from harness.results import RunDir
+from harness.stats import percentiles
 
 
 def fmt_metric(metric: dict[str, Any] | None) -> str:
@@ -39,3 +48,170 @@ def run_table(record: dict[str, Any]) -> Table:
                 _fmt((perf.get("e2e_s") or {}).get("p50"), ".3f") if first else "",
             )
     return table
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as a row of a comparison: who ran, the metrics with CIs, the published claims, the speed."""
+
+    run_id: str
+    model: str
+    backend: str
+    thinking: str
+    metrics: dict[tuple[str, str], dict[str, Any]]
+    primary: dict[str, str]
+    published: dict[tuple[str, str], float]
+    output_tokens_per_s: float | None
+    ttft_p50_s: float | None
+
+    @property
+    def label(self) -> str:
+        """Short name of the run for plots and headers."""
+        return f"{self.model} ({self.backend}, thinking {self.thinking})"
+
+
+def load_row(path: Path) -> RunRow:
+    """A comparison row from a run directory."""
+    run_dir = RunDir(path)
+    record = run_dir.read_run()
+    metrics = {(t, m): v for t, e in record["tasks"].items() for m, v in e.get("metrics", {}).items()}
+    claims = {}
+    for claim in record["model"]["card"].get("published", []):
+        if claim.get("thinking") in (None, record["thinking"]) and (claim["task"], claim["metric"]) in metrics:
+            claims.setdefault((claim["task"], claim["metric"]), claim["value"])
+    out = sum(e["perf"]["output_tokens"] for e in record["tasks"].values())
+    wall = sum(e["perf"]["wall_s"] for e in record["tasks"].values())
+    ttfts = [s.get("ttft_s") for t in record["tasks"] for s in run_dir.load_samples(t)]
+    ttft = percentiles(ttfts)
+    return RunRow(
+        run_id=record["run_id"],
+        model=record["model"]["id"],
+        backend=record["backend"]["name"],
+        thinking=record["thinking"],
+        metrics=metrics,
+        primary={t: e.get("primary_metric", next(iter(e["metrics"]), "")) for t, e in record["tasks"].items()},
+        published=claims,
+        output_tokens_per_s=out / wall if wall > 0 and out else None,
+        ttft_p50_s=ttft["p50"] if ttft else None,
+    )
+
+
+def _columns(rows: list[RunRow]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(key for row in rows for key in row.metrics))
+
+
+def _cells(rows: list[RunRow]) -> tuple[list[str], list[list[str]]]:
+    """Header and body of the comparison: a value-with-CI column per task metric, then its published claim."""
+    columns = _columns(rows)
+    claimed = [c for c in columns if any(c in r.published for r in rows)]
+    header = ["run", "model", "backend", "thinking", *[f"{t} {m}" for t, m in columns],
+              *[f"{t} {m} (published)" for t, m in claimed], "out tok/s", "ttft p50 s"]
+    body = []
+    for r in rows:
+        body.append([
+            r.run_id, r.model, r.backend, r.thinking,
+            *[fmt_metric(r.metrics.get(c)) for c in columns],
+            *[_fmt(r.published.get(c), ".1f") for c in claimed],
+            _fmt(r.output_tokens_per_s, ".1f"), _fmt(r.ttft_p50_s, ".3f"),
+        ])
+    return header, body
+
+
+def compare_table(rows: list[RunRow]) -> Table:
+    """The comparison for the terminal."""
+    header, body = _cells(rows)
+    table = Table(title="owb compare (values in %, 95% CI in brackets)")
+    for name in header:
+        table.add_column(name)
+    for line in body:
+        table.add_row(*line)
+    return table
+
+
+def to_markdown(rows: list[RunRow]) -> str:
+    """The comparison as a markdown table."""
+    header, body = _cells(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(line) + " |" for line in body]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[RunRow]) -> str:
+    """The comparison as CSV, one column per number (value, CI bounds) so tools can read it."""
+    columns = _columns(rows)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["run_id", "model", "backend", "thinking", "output_tokens_per_s", "ttft_p50_s",
+                     *[f"{t}:{m}:{part}" for t, m in columns for part in ("value", "ci95_lo", "ci95_hi", "published")]])
+    for r in rows:
+        cells: list[Any] = [r.run_id, r.model, r.backend, r.thinking, r.output_tokens_per_s, r.ttft_p50_s]
+        for c in columns:
+            metric = r.metrics.get(c) or {}
+            lo, hi = metric.get("ci95") or (None, None)
+            cells += [metric.get("value"), lo, hi, r.published.get(c)]
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
+    """(title, inline SVG) per task: score against output tokens/s, and bars with 95% CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(t for r in rows for t, _ in r.metrics))
+    plots = []
+    for task in tasks:
+        metric = next(r.primary[task] for r in rows if task in r.primary)
+        have = [r for r in rows if (task, metric) in r.metrics]
+        values = np.array([r.metrics[(task, metric)]["value"] for r in have])
+        errors = np.array([[v - r.metrics[(task, metric)]["ci95"][0], r.metrics[(task, metric)]["ci95"][1] - v]
+                           for v, r in zip(values, have)]).T
+        fig, (speed_ax, bar_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+        for r, v, lo, hi in zip(have, values, errors[0], errors[1]):
+            x = r.output_tokens_per_s or 0.0
+            speed_ax.errorbar([x], [v], yerr=[[lo], [hi]], fmt="o", capsize=4, label=r.label)
+        speed_ax.set_xlabel("output tokens/s")
+        speed_ax.set_ylabel(f"{metric} (%)")
+        speed_ax.set_title(f"{task}: {metric} vs speed")
+        speed_ax.legend(fontsize=7)
+        bar_ax.bar(range(len(have)), values, yerr=errors, capsize=4, color="#4c78a8")
+        bar_ax.set_xticks(range(len(have)), [r.model for r in have], rotation=20, ha="right", fontsize=8)
+        bar_ax.set_ylabel(f"{metric} (%)")
+        bar_ax.set_title(f"{task}: {metric} with 95% CI")
+        plots.append((f"{task}: {metric}", _svg(fig)))
+        plt.close(fig)
+    return plots
+
+
+def to_html(rows: list[RunRow]) -> str:
+    """A self-contained HTML report: the comparison table and, per task, inline SVG plots."""
+    header, body = _cells(rows)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>" for line in body)
+    figures = "".join(f'<figure class="plot"><figcaption>{html.escape(t)}</figcaption>{svg}</figure>'
+                      for t, svg in _plots(rows))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>owb compare</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }}
+th {{ background: #f0f0f0; }} td:nth-child(-n+4) {{ text-align: left; }}
+figure {{ margin: 1.5rem 0; }} figcaption {{ font-weight: bold; }}
+</style></head><body>
+<h1>owb compare</h1>
+<p>Values in percent with 95% confidence intervals; speed is output tokens per second over generation time.</p>
+<table id="runs"><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>
+<h2>Plots</h2>
+{figures}
+</body></html>
+"""

@@ -217,27 +217,34 @@ def _timed_batches(gens: Iterator[Generation], flush_every: int) -> Iterator[tup
             return
 
 
+def _graded(texts: list[tuple[str, str]], docs: dict[str, tuple[Document, int, str]], card: ModelCard, mode: Mode,
+            scorer: Scorer) -> list[dict[str, Any]]:
+    """Split and score (key, raw output) pairs: the parts of a sample record that scoring decides."""
+    splits = [split_output(text, card, mode) for _, text in texts]
+    items = [ToScore(sp.answer, docs[key][0].target, docs[key][0].fields, sp.unclosed) for (key, _), sp in zip(texts, splits)]
+    return [
+        {"reasoning": sp.reasoning, "answer": sp.answer, "extracted": scored.extracted,
+         "target": docs[key][0].target, "scores": scored.scores, "unclosed": sp.unclosed, **scored.extra}
+        for (key, _), sp, scored in zip(texts, splits, scorer.score_batch(items))
+    ]
+
+
 def _to_records(batch: list[Generation], docs: dict[str, tuple[Document, int, str]], card: ModelCard, mode: Mode,
                 scorer: Scorer, backend: Backend) -> list[dict[str, Any]]:
-    splits = [split_output(g.text, card, mode) for g in batch]
-    items = [ToScore(s.answer, docs[g.key][0].target, docs[g.key][0].fields, s.unclosed) for g, s in zip(batch, splits)]
     records = []
-    for gen, split, scored in zip(batch, splits, scorer.score_batch(items)):
+    for gen, graded in zip(batch, _graded([(g.key, g.text) for g in batch], docs, card, mode, scorer)):
         doc, k, prompt = docs[gen.key]
-        reasoning_tokens = backend.count_tokens(split.reasoning) if split.reasoning else 0
+        reasoning_tokens = backend.count_tokens(graded["reasoning"]) if graded["reasoning"] else 0
+        unclosed = graded.pop("unclosed")
         records.append({
             "key": gen.key,
             "doc_id": doc.doc_id,
             "sample_idx": k,
             "prompt": prompt,
             "raw_output": gen.text,
-            "reasoning": split.reasoning,
-            "answer": split.answer,
-            "extracted": scored.extracted,
-            "target": doc.target,
-            "scores": scored.scores,
+            **graded,
             "finish_reason": gen.finish_reason,
-            "truncated": split.unclosed or gen.finish_reason == "length",
+            "truncated": unclosed or gen.finish_reason == "length",
             "prompt_tokens": gen.prompt_tokens,
             "output_tokens": gen.output_tokens,
             "reasoning_tokens": reasoning_tokens,
@@ -247,9 +254,43 @@ def _to_records(batch: list[Generation], docs: dict[str, tuple[Document, int, st
             "e2e_s": gen.e2e_s,
             "queue_s": gen.queue_s,
             "timing_scope": gen.timing_scope,
-            **scored.extra,
         })
     return records
+
+
+def rescore(path: Path, warn: Callable[[str], None] = print) -> RunDir:
+    """Recompute every sample's split and scores from its stored raw output (no generation), then the metrics.
+
+    Token counts and timings are kept as generated."""
+    run_dir = RunDir(path)
+    record = run_dir.read_run()
+    opts = RunOptions.from_record(record)
+    card = ModelCard.model_validate(record["model"]["card"])
+    mode: Mode = record["thinking"]
+    data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
+    specs = [load_task(task) for task in record["tasks"]]
+    for spec in specs:
+        data = load_documents(spec, opts.data_source, data_dir, opts.limit)
+        if data.provenance()["docs_hash"] != record["tasks"][spec.name]["config"]["data"]["docs_hash"]:
+            raise UserError(f"cannot rescore {spec.name}: its documents changed since the run")
+        docs = {replay_key(spec.name, d.doc_id, k): (d, k, "") for d in data.docs for k in range(opts.samples)}
+        samples = run_dir.load_samples(spec.name)
+        scorer = make_scorer(spec.scorer)
+        try:
+            graded = _graded([(s["key"], s["raw_output"]) for s in samples], docs, card, mode, scorer)
+            record["tasks"][spec.name]["scorer"] = scorer.describe()
+        finally:
+            scorer.close()
+        rescored = []
+        for old, new in zip(samples, graded):
+            unclosed = new.pop("unclosed")
+            rescored.append({**old, **new, "truncated": unclosed or old["finish_reason"] == "length"})
+        run_dir.rewrite_samples(spec.name, rescored)
+    for spec in specs:
+        record["tasks"][spec.name].update(_summarize_task(spec, run_dir, record, opts.seed, warn))
+    record["rescored_at"] = _now()
+    run_dir.write_run(record)
+    return run_dir
 
 
 def _summarize_task(spec: TaskSpec, run_dir: RunDir, record: dict[str, Any], seed: int,
