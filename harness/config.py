@@ -92,6 +92,7 @@ class ModelCard(Strict):
     chat: bool = True
     system_prompt: str | None = None
     chat_template_kwargs: dict[str, Any] = {}
+    engine_args: dict[str, Any] = Field(default={}, description="vLLM engine arguments (CLI flags override)")
     reasoning: ReasoningTags = ReasoningTags()
     thinking: ThinkingSwitch = ThinkingSwitch()
     sampling: dict[Mode, Sampling] = {"off": Sampling()}

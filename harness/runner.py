@@ -47,6 +47,8 @@ class RunOptions:
     replay: str | None = None
     batch_size: int = 16
     device: str | None = None
+    dtype: str | None = None
+    engine_args: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RunOptions:
@@ -106,9 +108,12 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
 def _open_backend(card: ModelCard, opts: RunOptions) -> Backend:
     if opts.backend == "replay":
         return make_backend("replay", card, {"replay": opts.replay})
-    options: dict[str, Any] = {"model_path": resolve_model_path(card), "batch_size": opts.batch_size}
-    if opts.device:
-        options["device"] = opts.device
+    options: dict[str, Any] = {"model_path": resolve_model_path(card), "batch_size": opts.batch_size,
+                               "device": opts.device, "dtype": opts.dtype}
+    if opts.backend == "vllm":
+        options["engine_args"] = {**card.engine_args, **opts.engine_args}
+    elif opts.engine_args:
+        raise UserError(f"engine arguments are for --backend vllm, not {opts.backend}")
     return make_backend(opts.backend, card, options)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from harness.config import ModelCard, Sampling
@@ -21,6 +21,7 @@ class GenRequest:
     max_new_tokens: int
     seed: int
     stop: tuple[str, ...] = ()
+    min_new_tokens: int = 0  # EOS and stop tokens are masked until this many tokens (fixed-length runs)
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Generation:
     e2e_s: float | None = None
     queue_s: float | None = None
     timing_scope: Literal["request", "batch", "none"] = "none"
-    extra: dict[str, Any] = field(default_factory=dict)
+    token_ids: tuple[int, ...] = ()
 
 
 class Backend(Protocol):
@@ -71,6 +72,7 @@ class Backend(Protocol):
 
 BACKENDS: dict[str, str] = {
     "hf": "harness.backends.hf:HFBackend",
+    "vllm": "harness.backends.vllm:VLLMBackend",
     "replay": "harness.backends.replay:ReplayBackend",
 }
 

@@ -116,7 +116,7 @@ class HFBackend:
 
     @staticmethod
     def _settings(request: GenRequest) -> tuple[Any, ...]:
-        return (request.sampling, request.max_new_tokens, request.stop)
+        return (request.sampling, request.max_new_tokens, request.stop, request.min_new_tokens)
 
     def _generate_batch(self, items: list[tuple[GenRequest, list[int]]]) -> Iterator[Generation]:
         first = items[0][0]
@@ -141,6 +141,7 @@ class HFBackend:
             "pad_token_id": self.tokenizer.pad_token_id,
             "do_sample": not s.greedy,
             "repetition_penalty": s.repetition_penalty,
+            "min_new_tokens": request.min_new_tokens or None,
         }
         if not s.greedy:
             kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k or None, min_p=s.min_p or None)
@@ -169,6 +170,7 @@ class HFBackend:
             tpot_s=tpot,
             e2e_s=e2e,
             timing_scope="batch",
+            token_ids=tuple(tokens[:n]),
         )
 
     def _finished_length(self, tokens: list[int], request: GenRequest) -> tuple[int, Literal["stop", "length"]]:

