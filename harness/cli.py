@@ -58,7 +58,7 @@ def run(
     resume: Annotated[Optional[Path], typer.Option(help="finish an interrupted run directory")] = None,
     seed: Annotated[int, typer.Option(help="base seed; each sample derives its own")] = 1234,
     replay: Annotated[Optional[Path], typer.Option(help="JSONL of stored outputs for --backend replay")] = None,
-    batch_size: Annotated[int, typer.Option(help="generation batch size")] = 16,
+    batch_size: Annotated[Optional[int], typer.Option(help="hf batch size (16); vllm max_num_seqs (256)")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda if available)")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype (float32, bfloat16, ...)")] = None,
     tp: Annotated[Optional[int], typer.Option(help="vLLM tensor_parallel_size")] = None,
@@ -97,6 +97,39 @@ def run(
         run_dir = run_eval(opts, resume=resume, progress=progress, warn=err.print)
     console.print(run_table(run_dir.read_run()))
     console.print(f"results: {run_dir.path}")
+
+
+@app.command("bench")
+def bench_cmd(
+    model: Annotated[str, typer.Option(help="model card id or YAML path")],
+    backend: Annotated[str, typer.Option(help="hf | vllm")] = "hf",
+    input_len: Annotated[int, typer.Option(help="exact prompt length in tokens")] = 128,
+    output_len: Annotated[int, typer.Option(help="exact output length in tokens (EOS ignored)")] = 128,
+    concurrency: Annotated[str, typer.Option(help="comma-separated levels (batch size for hf)")] = "1,8,64",
+    num_prompts: Annotated[int, typer.Option(help="requests per level")] = 64,
+    output: Annotated[Path, typer.Option(help="directory for bench directories")] = Path("runs/bench"),
+    random_weights: Annotated[bool, typer.Option(help="random weights of the card's real shape (no download)")] = False,
+    seed: Annotated[int, typer.Option(help="seed of the random prompts")] = 0,
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype")] = None,
+    engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
+) -> None:
+    """Speed at fixed lengths over a concurrency sweep, with the memory-bandwidth limit of batch-1 decode."""
+    import json as json_module
+
+    from harness.bench import BenchOptions, bench
+    from harness.report import bench_table
+
+    try:
+        levels = tuple(int(x) for x in concurrency.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"--concurrency takes comma-separated integers, not '{concurrency}'") from None
+    opts = BenchOptions(model=model, backend=backend, input_len=input_len, output_len=output_len,
+                        concurrency=levels, num_prompts=num_prompts, output=str(output), random_weights=random_weights,
+                        seed=seed, device=device, dtype=dtype, engine_args=_engine_args(engine_arg or []))
+    path = bench(opts)
+    console.print(bench_table(json_module.loads(path.read_text())))
+    console.print(f"results: {path}")
 
 
 def _engine_args(pairs: list[str], **named: object) -> dict[str, object]:

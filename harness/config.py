@@ -93,6 +93,8 @@ class ModelCard(Strict):
     system_prompt: str | None = None
     chat_template_kwargs: dict[str, Any] = {}
     engine_args: dict[str, Any] = Field(default={}, description="vLLM engine arguments (CLI flags override)")
+    shape: dict[str, Any] | None = Field(
+        default=None, description="config.json values of the architecture, to build random weights of the real shape")
     reasoning: ReasoningTags = ReasoningTags()
     thinking: ThinkingSwitch = ThinkingSwitch()
     sampling: dict[Mode, Sampling] = {"off": Sampling()}

@@ -50,6 +50,28 @@ def run_table(record: dict[str, Any]) -> Table:
     return table
 
 
+def bench_table(record: dict[str, Any]) -> Table:
+    """One row per concurrency level of a bench.json, and the batch-1 roofline in the caption."""
+    p, roof = record["params"], record["roofline"]
+    table = Table(title=f"{record['model']['id']} · {record['backend']['name']} · in {p['input_len']} / out "
+                        f"{p['output_len']} tokens · {p['num_prompts']} requests per level")
+    for column in ("concurrency", "req/s", "out tok/s", "total tok/s", "ttft p50 s", "ttft p99 s", "tpot p50 ms",
+                   "e2e p50 s"):
+        table.add_column(column, justify="right")
+    for lvl in record["levels"]:
+        table.add_row(str(lvl["concurrency"]), f"{lvl['request_throughput']:.2f}", f"{lvl['output_tokens_per_s']:.1f}",
+                      f"{lvl['total_tokens_per_s']:.1f}", _fmt((lvl["ttft_s"] or {}).get("p50"), ".3f"),
+                      _fmt((lvl["ttft_s"] or {}).get("p99"), ".3f"),
+                      _fmt(1000 * lvl["tpot_s"]["p50"] if lvl["tpot_s"] else None, ".2f"),
+                      _fmt((lvl["e2e_s"] or {}).get("p50"), ".3f"))
+    share = roof["batch1_share_of_limit"]
+    table.caption = (f"memory bandwidth {roof['memory_bandwidth_gb_s']:.0f} GB/s; batch-1 decode limit "
+                     f"{roof['batch1_decode_limit_tok_s']:.0f} tok/s; measured "
+                     f"{_fmt(roof['batch1_decode_measured_tok_s'], '.0f')} tok/s"
+                     + (f" ({100 * share:.0f}% of the limit)" if share else ""))
+    return table
+
+
 @dataclass(frozen=True)
 class RunRow:
     """One run as a row of a comparison: who ran, the metrics with CIs, the published claims, the speed."""

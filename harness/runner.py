@@ -45,7 +45,7 @@ class RunOptions:
     output: str = "runs"
     seed: int = 1234
     replay: str | None = None
-    batch_size: int = 16
+    batch_size: int | None = None  # hf: generation batch size (16); vllm: max_num_seqs (256)
     device: str | None = None
     dtype: str | None = None
     engine_args: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -108,7 +108,8 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
 def _open_backend(card: ModelCard, opts: RunOptions) -> Backend:
     if opts.backend == "replay":
         return make_backend("replay", card, {"replay": opts.replay})
-    options: dict[str, Any] = {"model_path": resolve_model_path(card), "batch_size": opts.batch_size,
+    batch_size = opts.batch_size or (256 if opts.backend == "vllm" else 16)
+    options: dict[str, Any] = {"model_path": resolve_model_path(card), "batch_size": batch_size,
                                "device": opts.device, "dtype": opts.dtype}
     if opts.backend == "vllm":
         options["engine_args"] = {**card.engine_args, **opts.engine_args}
@@ -195,7 +196,7 @@ def _run_task(spec: TaskSpec, data: TaskData, card: ModelCard, mode: Mode, sampl
     entry["scorer"] = scorer.describe()
     advance = progress(spec.name, len(requests))
     try:
-        for batch, seconds in _timed_batches(backend.generate(requests), flush_every=opts.batch_size):
+        for batch, seconds in _timed_batches(backend.generate(requests), flush_every=opts.batch_size or 16):
             records = _to_records(batch, docs, card, mode, scorer, backend)
             run_dir.append_samples(spec.name, records)
             entry["gen_wall_s"] += seconds

@@ -102,3 +102,16 @@ def test_samples_k_with_distinct_seeds(engine: VLLMBackend, monkeypatch: pytest.
     mean = 100 * sum(sum(s["scores"]["math_verify"] for s in v) / 4 for v in by_doc.values()) / 3
     assert record["tasks"]["math500"]["metrics"]["math_verify"]["value"] == pytest.approx(mean)
     assert "maj@4" in record["tasks"]["math500"]["metrics"]
+
+
+def test_bench_through_vllm(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if engine.card.id != "tiny-qwen2":
+        pytest.skip("one family is enough for the speed sweep")
+    from harness.bench import BenchOptions, bench
+    from tests.test_bench import check_bench
+
+    monkeypatch.setattr("harness.bench.make_backend", lambda name, card, options: SharedEngine(engine))
+    path = bench(BenchOptions(model="tiny-qwen2", backend="vllm", input_len=24, output_len=12, concurrency=(1, 4),
+                              num_prompts=8, output=str(tmp_path)))
+    record = check_bench(path, 24, 12, [1, 4], 8)
+    assert record["levels"][0]["timing_scope"] == "request"

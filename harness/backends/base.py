@@ -22,6 +22,7 @@ class GenRequest:
     seed: int
     stop: tuple[str, ...] = ()
     min_new_tokens: int = 0  # EOS and stop tokens are masked until this many tokens (fixed-length runs)
+    prompt_ids: tuple[int, ...] | None = None  # exact token ids (benchmarks); `prompt` is ignored when set
 
 
 @dataclass
@@ -59,6 +60,10 @@ class Backend(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens in a piece of text (0 when the backend has no tokenizer)."""
+        ...
+
+    def vocab(self) -> tuple[int, frozenset[int]]:
+        """Vocabulary size and the special token ids (for random prompts of exact lengths)."""
         ...
 
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
 
 from harness.backends.base import Generation, GenRequest
 from harness.config import ModelCard
@@ -44,9 +44,11 @@ class HFBackend:
         batch_size: int = 16,
         device: str | None = None,
         dtype: str | None = None,
+        random_weights: bool = False,
     ) -> None:
         self.card = card
         self.batch_size = batch_size
+        self.random_weights = random_weights
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError("no GPU: --device cuda was asked for but torch sees no CUDA device")
@@ -61,7 +63,11 @@ class HFBackend:
             load_args["gguf_file"] = card.gguf_file
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_path, **load_args)
-            self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[wanted], **load_args)
+            if random_weights:  # the real shape from config.json, random values: speed does not depend on them
+                config = AutoConfig.from_pretrained(model_path, **load_args)
+                self.model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[wanted])
+            else:
+                self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[wanted], **load_args)
         except OSError as exc:
             raise UserError(f"cannot load model '{card.id}' from {model_path}: {str(exc).splitlines()[0]}") from None
         self.model.to(self.device).eval()
@@ -88,6 +94,7 @@ class HFBackend:
                 "device": self.device,
                 "dtype": self.dtype,
                 "batch_size": self.batch_size,
+                "random_weights": self.random_weights,
                 "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             },
         }
@@ -105,9 +112,14 @@ class HFBackend:
         """Tokens in text, without special tokens added."""
         return len(self.tokenizer.encode(text, add_special_tokens=False)) if text else 0
 
+    def vocab(self) -> tuple[int, frozenset[int]]:
+        """Vocabulary size and special token ids of the tokenizer."""
+        return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
+
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
         """Generate in batches sorted by prompt length; one batch's results are yielded together."""
-        encoded = [(r, self.tokenizer.encode(r.prompt, add_special_tokens=not self.card.chat)) for r in requests]
+        encoded = [(r, list(r.prompt_ids) if r.prompt_ids is not None
+                    else self.tokenizer.encode(r.prompt, add_special_tokens=not self.card.chat)) for r in requests]
         encoded.sort(key=lambda pair: (self._settings(pair[0]), len(pair[1])))
         for _, group in groupby(encoded, key=lambda pair: self._settings(pair[0])):
             items = list(group)

@@ -59,6 +59,10 @@ class ReplayBackend:
         """No tokenizer: 0."""
         return 0
 
+    def vocab(self) -> tuple[int, frozenset[int]]:
+        """No tokenizer: an empty vocabulary."""
+        return 0, frozenset()
+
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
         """The stored output for every request, in order."""
         missing = [r.key for r in requests if r.key not in self.outputs]

@@ -80,6 +80,10 @@ class VLLMBackend:
         """Tokens in text, without special tokens added."""
         return len(self.tokenizer.encode(text, add_special_tokens=False)) if text else 0
 
+    def vocab(self) -> tuple[int, frozenset[int]]:
+        """Vocabulary size and special token ids of the tokenizer."""
+        return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
+
     def _params(self, request: GenRequest) -> Any:
         from vllm import SamplingParams
 
@@ -104,7 +108,8 @@ class VLLMBackend:
         engine = self.llm.llm_engine
         keys: dict[str, str] = {}
         for request in requests:
-            ids = self.tokenizer.encode(request.prompt, add_special_tokens=not self.card.chat)
+            ids = list(request.prompt_ids) if request.prompt_ids is not None else self.tokenizer.encode(
+                request.prompt, add_special_tokens=not self.card.chat)
             self._counter += 1
             req_id = f"owb-{self._counter}"
             internal = engine.add_request(req_id, {"prompt_token_ids": ids}, self._params(request))

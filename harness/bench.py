@@ -1,0 +1,207 @@
+"""`owb bench`: fixed-length load (exact input lengths, EOS ignored), warm-up excluded, a concurrency sweep,
+and the memory-bandwidth limit of batch-1 decode."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.backends.base import Backend, Generation, GenRequest, make_backend
+from harness.config import ModelCard, Sampling, load_card, owb_home, stable_hash
+from harness.errors import UserError
+from harness.perf import environment
+from harness.results import atomic_write_json
+from harness.stats import percentiles
+from harness.tiny import resolve_model_path
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What `owb bench` was asked for."""
+
+    model: str
+    backend: str = "hf"
+    input_len: int = 128
+    output_len: int = 128
+    concurrency: tuple[int, ...] = (1, 8, 64)
+    num_prompts: int = 64
+    output: str = "runs/bench"
+    random_weights: bool = False
+    seed: int = 0
+    device: str | None = None
+    dtype: str | None = None
+    engine_args: dict[str, Any] | None = None
+
+
+def shape_dir(card: ModelCard) -> Path:
+    """A directory with the card's real config and a synthetic tokenizer of its vocabulary size (no weights)."""
+    if not card.shape:
+        raise UserError(f"model '{card.id}' has no `shape` in its card, so --random-weights cannot build it")
+    out = owb_home() / "shapes" / f"{card.id}-{stable_hash(card.shape)[:8]}"
+    if (out / "config.json").is_file():
+        return out
+    from tokenizers import Tokenizer, models
+    from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerFast
+
+    vocab_size = int(card.shape["vocab_size"])
+    vocab = {"<unk>": 0, "<eos>": 1, **{f"t{i}": i for i in range(2, vocab_size)}}
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")),
+                                        unk_token="<unk>", eos_token="<eos>", pad_token="<unk>")
+    config = AutoConfig.for_model(card.architecture, **card.shape, bos_token_id=1, eos_token_id=1, pad_token_id=0)
+    tmp = out.with_name(out.name + ".tmp")
+    config.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    GenerationConfig(eos_token_id=1, pad_token_id=0).save_pretrained(tmp)
+    tmp.rename(out)
+    return out
+
+
+def decode_bytes_per_token(model_dir: Path, dtype_bytes: int) -> int:
+    """Bytes of weights read per batch-1 decode step: every parameter, less an untied input embedding
+    (only one row of it is read)."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model_dir)
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config)
+    total = sum(p.numel() for p in model.parameters())
+    if not getattr(config, "tie_word_embeddings", False):
+        total -= model.get_input_embeddings().weight.numel()
+    return int(total * dtype_bytes)
+
+
+def memory_bandwidth(device: str) -> float:
+    """Measured copy bandwidth in bytes/s (read + write), median of 5 copies of 1 GiB (GPU) or 256 MiB (CPU)."""
+    import torch
+
+    size = (1 << 30) if device.startswith("cuda") else (256 << 20)
+    src = torch.empty(size, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    times = []
+    for _ in range(5):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        dst.copy_(src)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return 2 * size / statistics.median(times)
+
+
+def _prompts(rng: np.random.Generator, count: int, length: int, vocab: int,
+             special: frozenset[int]) -> list[tuple[int, ...]]:
+    allowed = np.array([i for i in range(vocab) if i not in special])
+    return [tuple(int(t) for t in rng.choice(allowed, size=length)) for _ in range(count)]
+
+
+def _level(gens: list[Generation], wall_s: float, concurrency: int) -> dict[str, Any]:
+    prompt_tokens = sum(g.prompt_tokens for g in gens)
+    output_tokens = sum(g.output_tokens for g in gens)
+    return {
+        "concurrency": concurrency,
+        "requests": len(gens),
+        "wall_s": wall_s,
+        "request_throughput": len(gens) / wall_s,
+        "output_tokens_per_s": output_tokens / wall_s,
+        "total_tokens_per_s": (prompt_tokens + output_tokens) / wall_s,
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        "ttft_s": percentiles([g.ttft_s for g in gens]),
+        "tpot_s": percentiles([g.tpot_s for g in gens]),
+        "e2e_s": percentiles([g.e2e_s for g in gens]),
+        "timing_scope": gens[0].timing_scope if gens else None,
+    }
+
+
+def _open(card: ModelCard, opts: BenchOptions, model_dir: Path) -> Backend:
+    top = max(opts.concurrency)
+    if opts.backend == "vllm":
+        engine = {"max_num_seqs": top, "enable_prefix_caching": False, "max_model_len": opts.input_len + opts.output_len,
+                  **({"load_format": "dummy"} if opts.random_weights else {}), **(opts.engine_args or {})}
+        options: dict[str, Any] = {"engine_args": engine}
+    elif opts.backend == "hf":
+        if opts.engine_args:
+            raise UserError("engine arguments are for --backend vllm")
+        options = {"random_weights": opts.random_weights}
+    else:
+        raise UserError(f"owb bench runs on hf or vllm, not '{opts.backend}'")
+    return make_backend(opts.backend, card, {"model_path": str(model_dir), "batch_size": top, "device": opts.device,
+                                             "dtype": opts.dtype, **options})
+
+
+def bench(opts: BenchOptions) -> Path:
+    """Run the sweep and write <output>/<bench_id>/bench.json; returns that file."""
+    card = load_card(opts.model)
+    if opts.input_len < 1 or opts.output_len < 2 or opts.num_prompts < 1 or min(opts.concurrency) < 1:
+        raise UserError("--input-len >= 1, --output-len >= 2, --num-prompts >= 1 and concurrency >= 1 are needed")
+    model_dir = shape_dir(card) if opts.random_weights else Path(resolve_model_path(card))
+    backend = _open(card, opts, model_dir)
+    try:
+        described = backend.describe()
+        vocab, special = backend.vocab()
+        rng = np.random.default_rng(opts.seed)
+        levels = []
+        for c in opts.concurrency:
+            # Fresh random prompts per level (and for the warm-up), so no prefix cache can help.
+            warm = _prompts(rng, min(c, opts.num_prompts), opts.input_len, vocab, special)
+            prompts = _prompts(rng, opts.num_prompts, opts.input_len, vocab, special)
+            list(backend.generate(_requests(warm, opts, "warmup")))
+            start = time.perf_counter()
+            gens: list[Generation] = []
+            for first in range(0, len(prompts), c):
+                gens += backend.generate(_requests(prompts[first : first + c], opts, f"c{c}-{first}"))
+            levels.append(_level(gens, time.perf_counter() - start, c))
+        import torch
+
+        on_gpu = str(described["args"].get("device") or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
+        dtype = str(described["args"].get("dtype", "auto"))
+        half = dtype in ("bfloat16", "float16") or (dtype == "auto" and on_gpu)
+        bandwidth = memory_bandwidth("cuda" if on_gpu else "cpu")
+        weight_bytes = decode_bytes_per_token(model_dir, 2 if half else 4)
+    finally:
+        backend.close()
+    limit = bandwidth / weight_bytes
+    batch1 = next((lvl for lvl in levels if lvl["concurrency"] == 1), None)
+    measured = 1 / batch1["tpot_s"]["p50"] if batch1 and batch1["tpot_s"] else None
+    bench_id = f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{card.id}-{opts.backend}-bench"
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "bench_id": bench_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {"id": card.id, "card_hash": stable_hash(card.model_dump(mode="json")), "path": str(model_dir),
+                  "random_weights": opts.random_weights},
+        "backend": described,
+        "environment": environment(),
+        "params": {"input_len": opts.input_len, "output_len": opts.output_len, "num_prompts": opts.num_prompts,
+                   "concurrency": list(opts.concurrency), "ignore_eos": True, "warmup": "one wave per level, excluded",
+                   "seed": opts.seed},
+        "roofline": {
+            "memory": "GPU HBM" if on_gpu else "CPU RAM",
+            "memory_bandwidth_gb_s": bandwidth / 1e9,
+            "weight_dtype_bytes": 2 if half else 4,
+            "decode_weight_bytes": weight_bytes,
+            "batch1_decode_limit_tok_s": limit,
+            "batch1_decode_measured_tok_s": measured,
+            "batch1_share_of_limit": measured / limit if measured else None,
+        },
+        "levels": levels,
+    }
+    path = Path(opts.output) / bench_id / "bench.json"
+    atomic_write_json(path, record)
+    return path
+
+
+def _requests(prompts: list[tuple[int, ...]], opts: BenchOptions, tag: str) -> list[GenRequest]:
+    return [GenRequest(f"{tag}-{i}", "", Sampling(), opts.output_len, opts.seed + i, (), opts.output_len, ids)
+            for i, ids in enumerate(prompts)]

@@ -1,0 +1,66 @@
+"""`owb bench`: exact lengths with EOS ignored, a concurrency sweep, random weights of a card's shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import owb
+
+SMALL_SHAPE = """id: small-shape
+family: qwen2.5
+architecture: qwen2
+hf_repo: example/not-downloaded
+dtype: float32
+shape: {hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
+        intermediate_size: 256, vocab_size: 5000, max_position_embeddings: 1024, tie_word_embeddings: false}
+"""
+
+
+def check_bench(path: Path, input_len: int, output_len: int, levels: list[int], prompts: int) -> dict:
+    """Assert bench.json has every figure, for every level, at exactly the asked lengths."""
+    record = json.loads(path.read_text())
+    assert {"schema_version", "bench_id", "model", "backend", "environment", "params", "roofline", "levels"} <= record.keys()
+    assert [lvl["concurrency"] for lvl in record["levels"]] == levels
+    for lvl in record["levels"]:
+        assert lvl["requests"] == prompts
+        assert lvl["prompt_tokens"] == prompts * input_len, "prompts must have exact input lengths"
+        assert lvl["output_tokens"] == prompts * output_len, "EOS must be ignored: exact output lengths"
+        assert lvl["request_throughput"] > 0 and lvl["total_tokens_per_s"] > lvl["output_tokens_per_s"] > 0
+        for name in ("ttft_s", "tpot_s", "e2e_s"):
+            assert set(lvl[name]) == {"mean", "p50", "p90", "p99"}
+    roof = record["roofline"]
+    assert roof["memory_bandwidth_gb_s"] > 0 and roof["decode_weight_bytes"] > 0
+    if 1 in levels:
+        assert 0 < roof["batch1_share_of_limit"] < 1.5
+    else:
+        assert roof["batch1_share_of_limit"] is None
+    return record
+
+
+def test_bench_through_transformers(tmp_path: Path) -> None:
+    result = owb("bench", "--model", "tiny-qwen2", "--backend", "hf", "--input-len", "24", "--output-len", "12",
+                 "--concurrency", "1,4", "--num-prompts", "8", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    record = check_bench(next(tmp_path.glob("*/bench.json")), 24, 12, [1, 4], 8)
+    assert record["backend"]["name"] == "hf" and record["params"]["ignore_eos"] is True
+    assert "concurrency" in result.stdout and "batch-1 decode limit" in result.stdout
+
+
+def test_random_weights_of_a_card_shape(tmp_path: Path) -> None:
+    card = tmp_path / "small-shape.yaml"
+    card.write_text(SMALL_SHAPE)
+    result = owb("bench", "--model", str(card), "--backend", "hf", "--random-weights", "--input-len", "16",
+                 "--output-len", "8", "--concurrency", "2", "--num-prompts", "4", "--output", str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    record = check_bench(next((tmp_path / "b").glob("*/bench.json")), 16, 8, [2], 4)
+    assert record["model"]["random_weights"] is True and "/shapes/small-shape-" in record["model"]["path"]
+    # 2 layers of (4 attention + 3 MLP matrices + norms) and an untied LM head; the input embedding is not read.
+    assert record["roofline"]["decode_weight_bytes"] < 5000 * 128 * 4 * 2
+
+
+def test_bench_errors_exit_2(tmp_path: Path) -> None:
+    result = owb("bench", "--model", "tiny-qwen2", "--random-weights", "--output", str(tmp_path))
+    assert result.returncode == 2 and "has no `shape`" in result.stderr
+    result = owb("bench", "--model", "tiny-qwen2", "--concurrency", "1,x", "--output", str(tmp_path))
+    assert result.returncode == 2 and "--concurrency takes" in result.stderr
