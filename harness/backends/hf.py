@@ -188,14 +188,15 @@ class HFBackend:
     def _finished_length(self, tokens: list[int], request: GenRequest) -> tuple[int, Literal["stop", "length"]]:
         """Tokens this row really produced (EOS included) and why it stopped."""
         eos = set(self.eos_ids)
-        for i, tok in enumerate(tokens):
-            if tok in eos:
-                return i + 1, "stop"
-        if request.stop:
-            for i in range(len(tokens)):
-                piece = self.tokenizer.decode(tokens[: i + 1], skip_special_tokens=False)
+        eos_at = next((i for i, tok in enumerate(tokens) if tok in eos), None)
+        before_eos = tokens if eos_at is None else tokens[:eos_at]
+        if request.stop and any(s in self.tokenizer.decode(before_eos, skip_special_tokens=False) for s in request.stop):
+            for i in range(len(before_eos)):  # the token that completed the first stop string
+                piece = self.tokenizer.decode(before_eos[: i + 1], skip_special_tokens=False)
                 if any(s in piece for s in request.stop):
                     return i + 1, "stop"
+        if eos_at is not None:
+            return eos_at + 1, "stop"
         return len(tokens), "length" if len(tokens) >= request.max_new_tokens else "stop"
 
     def close(self) -> None:
