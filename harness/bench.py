@@ -39,6 +39,7 @@ class BenchOptions:
     device: str | None = None
     dtype: str | None = None
     engine_args: dict[str, Any] | None = None
+    base_url: str | None = None
 
 
 def shape_dir(card: ModelCard) -> Path:
@@ -120,6 +121,7 @@ def _level(gens: list[Generation], wall_s: float, concurrency: int) -> dict[str,
         "ttft_s": percentiles([g.ttft_s for g in gens]),
         "tpot_s": percentiles([g.tpot_s for g in gens]),
         "e2e_s": percentiles([g.e2e_s for g in gens]),
+        "itl_s": percentiles([gap for g in gens for gap in g.itl_s]),  # pooled chunk gaps; null offline
         "timing_scope": gens[0].timing_scope if gens else None,
     }
 
@@ -132,14 +134,42 @@ def _open(card: ModelCard, opts: BenchOptions, model_dir: Path) -> Backend:
         engine = {"max_num_seqs": top, "enable_prefix_caching": False, "max_model_len": opts.input_len + opts.output_len,
                   **({"load_format": "dummy"} if opts.random_weights else {}), **(opts.engine_args or {})}
         options: dict[str, Any] = {"engine_args": engine}
+    elif opts.backend == "openai":
+        if opts.random_weights or opts.engine_args or opts.device:
+            raise UserError("with --backend openai the server decides the weights, engine and device")
+        return make_backend("openai", card, {"model_path": str(model_dir), "base_url": opts.base_url,
+                                             "batch_size": top})
     elif opts.backend == "hf":
         if opts.engine_args:
             raise UserError("engine arguments are for --backend vllm")
         options = {"random_weights": opts.random_weights, "device": opts.device}
     else:
-        raise UserError(f"owb bench runs on hf or vllm, not '{opts.backend}'")
+        raise UserError(f"owb bench runs on hf, vllm or openai, not '{opts.backend}'")
     return make_backend(opts.backend, card, {"model_path": str(model_dir), "batch_size": top, "dtype": opts.dtype,
                                              **options})
+
+
+def roofline(described: dict[str, Any], model_dir: Path, levels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Measured memory bandwidth, the batch-1 decode limit it implies, and the measured batch-1 decode."""
+    import torch
+
+    on_gpu = str(described["args"].get("device") or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
+    dtype = str(described["args"].get("dtype", "auto"))
+    dtype_bytes = 2 if dtype in ("bfloat16", "float16") or (dtype == "auto" and on_gpu) else 4
+    bandwidth = memory_bandwidth("cuda" if on_gpu else "cpu")
+    weight_bytes = decode_bytes_per_token(model_dir, dtype_bytes)
+    limit = bandwidth / weight_bytes
+    batch1 = next((lvl for lvl in levels if lvl["concurrency"] == 1), None)
+    measured = 1 / batch1["tpot_s"]["p50"] if batch1 and batch1["tpot_s"] else None
+    return {
+        "memory": "GPU HBM" if on_gpu else "CPU RAM",
+        "memory_bandwidth_gb_s": bandwidth / 1e9,
+        "weight_dtype_bytes": dtype_bytes,
+        "decode_weight_bytes": weight_bytes,
+        "batch1_decode_limit_tok_s": limit,
+        "batch1_decode_measured_tok_s": measured,
+        "batch1_share_of_limit": measured / limit if measured else None,
+    }
 
 
 def bench(opts: BenchOptions) -> Path:
@@ -164,18 +194,10 @@ def bench(opts: BenchOptions) -> Path:
             for first in range(0, len(prompts), c):
                 gens += backend.generate(_requests(prompts[first : first + c], opts, f"c{c}-{first}"))
             levels.append(_level(gens, time.perf_counter() - start, c))
-        import torch
-
-        on_gpu = str(described["args"].get("device") or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
-        dtype = str(described["args"].get("dtype", "auto"))
-        half = dtype in ("bfloat16", "float16") or (dtype == "auto" and on_gpu)
-        bandwidth = memory_bandwidth("cuda" if on_gpu else "cpu")
-        weight_bytes = decode_bytes_per_token(model_dir, 2 if half else 4)
     finally:
         backend.close()
-    limit = bandwidth / weight_bytes
-    batch1 = next((lvl for lvl in levels if lvl["concurrency"] == 1), None)
-    measured = 1 / batch1["tpot_s"]["p50"] if batch1 and batch1["tpot_s"] else None
+    # A served model's memory is on another machine: the roofline is only measured for in-process engines.
+    roof = None if opts.backend == "openai" else roofline(described, model_dir, levels)
     bench_id = f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{card.id}-{opts.backend}-bench"
     record = {
         "schema_version": SCHEMA_VERSION,
@@ -188,15 +210,7 @@ def bench(opts: BenchOptions) -> Path:
         "params": {"input_len": opts.input_len, "output_len": opts.output_len, "num_prompts": opts.num_prompts,
                    "concurrency": list(opts.concurrency), "ignore_eos": True, "warmup": "one wave per level, excluded",
                    "seed": opts.seed},
-        "roofline": {
-            "memory": "GPU HBM" if on_gpu else "CPU RAM",
-            "memory_bandwidth_gb_s": bandwidth / 1e9,
-            "weight_dtype_bytes": 2 if half else 4,
-            "decode_weight_bytes": weight_bytes,
-            "batch1_decode_limit_tok_s": limit,
-            "batch1_decode_measured_tok_s": measured,
-            "batch1_share_of_limit": measured / limit if measured else None,
-        },
+        "roofline": roof,
         "levels": levels,
     }
     path = Path(opts.output) / bench_id / "bench.json"

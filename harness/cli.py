@@ -33,20 +33,28 @@ def _quiet_libraries() -> None:
 
 @contextmanager
 def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bars:
+    """Progress bars on stderr, shown from the first task on (an early error prints nothing else)."""
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=False)
 
-        def start(task: str, total: int) -> Callable[[int], None]:
-            handle = bars.add_task(f"generating {task}", total=total)
-            return lambda n: bars.advance(handle, n)
+    def start(task: str, total: int) -> Callable[[int], None]:
+        if not bars.live.is_started:
+            bars.start()
+        handle = bars.add_task(f"generating {task}", total=total)
+        return lambda n: bars.advance(handle, n)
 
+    try:
         yield start
+    finally:
+        if bars.live.is_started:
+            bars.stop()
 
 
 @app.command()
 def run(
     model: Annotated[Optional[str], typer.Option(help="model card id or YAML path (none: the tiny demo)")] = None,
-    backend: Annotated[str, typer.Option(help="hf | vllm | replay")] = "hf",
+    backend: Annotated[str, typer.Option(help="hf | vllm | openai | replay")] = "hf",
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --backend openai")] = None,
     tasks: Annotated[str, typer.Option(help="comma-separated task names")] = "gsm8k,math500",
     limit: Annotated[Optional[int], typer.Option(help="first N documents per task")] = None,
     samples: Annotated[int, typer.Option(help="samples per document (pass@1 is their mean)")] = 1,
@@ -92,7 +100,7 @@ def run(
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, replay=str(replay) if replay else None, batch_size=batch_size, device=device,
-        dtype=dtype, engine_args=engine_args,
+        dtype=dtype, engine_args=engine_args, base_url=base_url,
     )
     with _progress_bars() as progress:
         run_dir = run_eval(opts, resume=resume, progress=progress, warn=err.print)
@@ -103,7 +111,8 @@ def run(
 @app.command("bench")
 def bench_cmd(
     model: Annotated[str, typer.Option(help="model card id or YAML path")],
-    backend: Annotated[str, typer.Option(help="hf | vllm")] = "hf",
+    backend: Annotated[str, typer.Option(help="hf | vllm | openai")] = "hf",
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --backend openai")] = None,
     input_len: Annotated[int, typer.Option(help="exact prompt length in tokens")] = 128,
     output_len: Annotated[int, typer.Option(help="exact output length in tokens (EOS ignored)")] = 128,
     concurrency: Annotated[str, typer.Option(help="comma-separated levels (batch size for hf)")] = "1,8,64",
@@ -125,7 +134,8 @@ def bench_cmd(
         raise UserError(f"--concurrency takes comma-separated integers, not '{concurrency}'") from None
     opts = BenchOptions(model=model, backend=backend, input_len=input_len, output_len=output_len,
                         concurrency=levels, num_prompts=num_prompts, output=str(output), random_weights=random_weights,
-                        seed=seed, device=device, dtype=dtype, engine_args=_engine_args(engine_arg or []))
+                        seed=seed, device=device, dtype=dtype, engine_args=_engine_args(engine_arg or []),
+                        base_url=base_url)
     path = bench(opts)
     console.print(bench_table(json.loads(path.read_text())))
     console.print(f"results: {path}")

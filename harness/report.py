@@ -64,11 +64,12 @@ def bench_table(record: dict[str, Any]) -> Table:
                       _fmt((lvl["ttft_s"] or {}).get("p99"), ".3f"),
                       _fmt(1000 * lvl["tpot_s"]["p50"] if lvl["tpot_s"] else None, ".2f"),
                       _fmt((lvl["e2e_s"] or {}).get("p50"), ".3f"))
-    share = roof["batch1_share_of_limit"]
-    table.caption = (f"memory bandwidth {roof['memory_bandwidth_gb_s']:.0f} GB/s; batch-1 decode limit "
-                     f"{roof['batch1_decode_limit_tok_s']:.0f} tok/s; measured "
-                     f"{_fmt(roof['batch1_decode_measured_tok_s'], '.0f')} tok/s"
-                     + (f" ({100 * share:.0f}% of the limit)" if share else ""))
+    if roof:
+        share = roof["batch1_share_of_limit"]
+        table.caption = (f"{roof['memory']} bandwidth {roof['memory_bandwidth_gb_s']:.0f} GB/s; batch-1 decode limit "
+                         f"{roof['batch1_decode_limit_tok_s']:.0f} tok/s; measured "
+                         f"{_fmt(roof['batch1_decode_measured_tok_s'], '.0f')} tok/s"
+                         + (f" ({100 * share:.0f}% of the limit)" if share else ""))
     return table
 
 

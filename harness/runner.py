@@ -49,6 +49,7 @@ class RunOptions:
     device: str | None = None
     dtype: str | None = None
     engine_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    base_url: str | None = None
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RunOptions:
@@ -108,7 +109,10 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
 def _open_backend(card: ModelCard, opts: RunOptions) -> Backend:
     if opts.backend == "replay":
         return make_backend("replay", card, {"replay": opts.replay})
-    batch_size = opts.batch_size or (256 if opts.backend == "vllm" else 16)
+    batch_size = opts.batch_size or {"vllm": 256, "openai": 64}.get(opts.backend, 16)
+    if opts.backend == "openai":
+        return make_backend("openai", card, {"model_path": resolve_model_path(card), "base_url": opts.base_url,
+                                             "batch_size": batch_size})
     options: dict[str, Any] = {"model_path": resolve_model_path(card), "batch_size": batch_size, "dtype": opts.dtype}
     if opts.backend == "vllm":
         options["engine_args"] = {**card.engine_args, **opts.engine_args}

@@ -30,6 +30,8 @@ def check_bench(path: Path, input_len: int, output_len: int, levels: list[int], 
         for name in ("ttft_s", "tpot_s", "e2e_s"):
             assert set(lvl[name]) == {"mean", "p50", "p90", "p99"}
     roof = record["roofline"]
+    if roof is None:  # a served model (openai backend)
+        return record
     assert roof["memory_bandwidth_gb_s"] > 0 and roof["decode_weight_bytes"] > 0
     if 1 in levels:
         assert 0 < roof["batch1_share_of_limit"] < 1.5

@@ -43,6 +43,7 @@ class Generation:
     queue_s: float | None = None
     timing_scope: Literal["request", "batch", "none"] = "none"
     token_ids: tuple[int, ...] = ()
+    itl_s: tuple[float, ...] = ()  # gaps between streamed chunks (streaming backends only)
 
 
 class Backend(Protocol):
@@ -78,6 +79,7 @@ class Backend(Protocol):
 BACKENDS: dict[str, str] = {
     "hf": "harness.backends.hf:HFBackend",
     "vllm": "harness.backends.vllm:VLLMBackend",
+    "openai": "harness.backends.openai:OpenAIBackend",
     "replay": "harness.backends.replay:ReplayBackend",
 }
 

@@ -1,0 +1,201 @@
+"""OpenAI-compatible backend (vLLM serve, SGLang, TGI...): streamed /v1/completions for client-side TTFT and
+inter-token latency, bounded concurrency, timeouts, and retries with backoff on 5xx and connection errors.
+
+Prompts are rendered locally through the model's own chat template (when the card's tokenizer is
+available), so a served run sends exactly the prompts an offline run would and the prompt hashes agree.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+import httpx
+
+from harness.backends.base import Generation, GenRequest
+from harness.config import ModelCard
+from harness.errors import UserError
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class OpenAIBackend:
+    """Streams completions from a server; `batch_size` is the number of requests in flight."""
+
+    name = "openai"
+
+    def __init__(self, card: ModelCard, model_path: str | None = None, base_url: str | None = None,
+                 batch_size: int = 64, timeout_s: float = 600.0, retries: int = 5, api_key: str = "EMPTY",
+                 served_model: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        if not base_url:
+            raise UserError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
+        self.card = card
+        self.base_url = base_url.rstrip("/")
+        self.concurrency = batch_size
+        self.retries = retries
+        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10.0), transport=transport,
+                                   headers={"Authorization": f"Bearer {api_key}"},
+                                   limits=httpx.Limits(max_connections=batch_size))
+        self.served_model = served_model or self._first_model()
+        self.tokenizer = _local_tokenizer(card, model_path)
+
+    def _get(self, path: str) -> httpx.Response:
+        try:
+            return self.client.get(f"{self.base_url}{path}", timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise UserError(f"server down: cannot reach {self.base_url} ({type(exc).__name__})") from None
+
+    def _first_model(self) -> str:
+        response = self._get("/models")
+        if response.status_code != 200:
+            raise UserError(f"{self.base_url}/models answered HTTP {response.status_code}")
+        models = response.json().get("data") or []
+        if not models:
+            raise UserError(f"{self.base_url} serves no model")
+        return str(models[0]["id"])
+
+    def describe(self) -> dict[str, Any]:
+        """Server URL, served model and client settings (the server's version where it reports one)."""
+        root = self.base_url.removesuffix("/v1")
+        try:
+            version = self.client.get(f"{root}/version", timeout=5.0).json().get("version")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            version = None
+        return {"name": self.name, "version": version,
+                "args": {"base_url": self.base_url, "served_model": self.served_model,
+                         "concurrency": self.concurrency, "retries": self.retries, "endpoint": "/completions"}}
+
+    def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
+        """Prompt text through the model's chat template (needs the card's tokenizer locally)."""
+        if self.tokenizer is None:
+            raise UserError(f"the chat template of '{self.card.id}' is not available locally; "
+                            "the openai backend renders prompts itself")
+        text: str = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                       **template_kwargs)
+        return text
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in text with the local tokenizer (0 without one)."""
+        if not text or self.tokenizer is None:
+            return 0
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def vocab(self) -> tuple[int, frozenset[int]]:
+        """Vocabulary size and special ids of the local tokenizer."""
+        if self.tokenizer is None:
+            return 0, frozenset()
+        return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
+
+    def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
+        """Stream every request with at most `concurrency` in flight; yield each as it completes."""
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [pool.submit(self._complete, r) for r in requests]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    def _payload(self, request: GenRequest) -> dict[str, Any]:
+        s = request.sampling
+        payload: dict[str, Any] = {
+            "model": self.served_model,
+            "prompt": list(request.prompt_ids) if request.prompt_ids is not None else request.prompt,
+            "max_tokens": request.max_new_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "presence_penalty": s.presence_penalty,
+            "seed": request.seed,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            # vLLM / SGLang extensions; other servers ignore unknown fields or reject them with a 400.
+            "top_k": s.top_k if s.top_k > 0 else -1,
+            "min_p": s.min_p,
+            "repetition_penalty": s.repetition_penalty,
+            "skip_special_tokens": False,
+            "add_special_tokens": False,
+        }
+        if request.stop:
+            payload["stop"] = list(request.stop)
+        if request.min_new_tokens:
+            payload["min_tokens"] = request.min_new_tokens
+        return payload
+
+    def _complete(self, request: GenRequest) -> Generation:
+        payload = self._payload(request)
+        for attempt in range(self.retries + 1):
+            try:
+                return self._stream(request.key, payload)
+            except (httpx.TransportError, _Retryable) as exc:
+                if attempt == self.retries:
+                    raise UserError(f"server {self.base_url} failed {self.retries + 1} times: {exc}") from None
+                time.sleep(min(0.5 * 2**attempt, 10.0))
+        raise AssertionError("unreachable")
+
+    def _stream(self, key: str, payload: dict[str, Any]) -> Generation:
+        start = time.perf_counter()
+        text, first, last, gaps = [], None, None, []
+        usage: dict[str, Any] = {}
+        finish = "stop"
+        with self.client.stream("POST", f"{self.base_url}/completions", json=payload) as response:
+            if response.status_code in RETRY_STATUS:
+                raise _Retryable(f"HTTP {response.status_code}")
+            if response.status_code != 200:
+                body = response.read().decode("utf-8", "replace")[:300]
+                raise UserError(f"server rejected a request: HTTP {response.status_code}: {body}")
+            for line in response.iter_lines():
+                if not line.startswith("data:") or line.strip() == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[len("data:") :])
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or []:
+                    now = time.perf_counter()
+                    if choice.get("text"):
+                        text.append(choice["text"])
+                        if first is None:
+                            first = now
+                        elif last is not None:
+                            gaps.append(now - last)
+                        last = now
+                    finish = choice.get("finish_reason") or finish
+        end = last or time.perf_counter()
+        n = int(usage.get("completion_tokens") or 0)
+        ttft = first - start if first is not None else None
+        e2e = end - start
+        return Generation(
+            key=key,
+            text="".join(text),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=n,
+            finish_reason="length" if finish == "length" else "stop",
+            ttft_s=ttft,
+            tpot_s=(e2e - ttft) / (n - 1) if ttft is not None and n > 1 else None,
+            e2e_s=e2e,
+            timing_scope="request",
+            itl_s=tuple(gaps),
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+
+class _Retryable(Exception):
+    """A response worth retrying (5xx, 429)."""
+
+
+def _local_tokenizer(card: ModelCard, model_path: str | None) -> Any:
+    """The card's tokenizer (for the chat template and token counts), or None where it cannot be loaded."""
+    if model_path is None:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model_path, trust_remote_code=card.trust_remote_code,
+                                             **({"gguf_file": card.gguf_file} if card.gguf_file else {}))
+    except (OSError, ValueError):
+        return None
