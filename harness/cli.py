@@ -77,6 +77,7 @@ def run(
     gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vLLM share of GPU memory (RAM on CPU)")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="vLLM max_model_len (default: the card's context)")] = None,
     engine_arg: Annotated[Optional[list[str]], typer.Option(help="any vLLM engine argument, KEY=VALUE (JSON value)")] = None,
+    fast_path: Annotated[str, typer.Option(help="hf static-cache path at batch 1: auto (CUDA) | on | off")] = "auto",
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
     from harness.report import run_table
@@ -100,7 +101,7 @@ def run(
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, replay=str(replay) if replay else None, batch_size=batch_size, device=device,
-        dtype=dtype, engine_args=engine_args, base_url=base_url,
+        dtype=dtype, engine_args=engine_args, base_url=base_url, fast_path=_tristate(fast_path, "--fast-path"),
     )
     with _progress_bars() as progress:
         run_dir = run_eval(opts, resume=resume, progress=progress, warn=err.print)
@@ -123,6 +124,7 @@ def bench_cmd(
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype")] = None,
     engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
+    fast_path: Annotated[str, typer.Option(help="hf static-cache path at batch 1: auto (CUDA) | on | off")] = "auto",
 ) -> None:
     """Speed at fixed lengths over a concurrency sweep, with the memory-bandwidth limit of batch-1 decode."""
     from harness.bench import BenchOptions, bench
@@ -135,10 +137,18 @@ def bench_cmd(
     opts = BenchOptions(model=model, backend=backend, input_len=input_len, output_len=output_len,
                         concurrency=levels, num_prompts=num_prompts, output=str(output), random_weights=random_weights,
                         seed=seed, device=device, dtype=dtype, engine_args=_engine_args(engine_arg or []),
-                        base_url=base_url)
+                        base_url=base_url, fast_path=_tristate(fast_path, "--fast-path"))
     path = bench(opts)
     console.print(bench_table(json.loads(path.read_text())))
     console.print(f"results: {path}")
+
+
+def _tristate(value: str, flag: str) -> bool | None:
+    """auto -> None, on -> True, off -> False."""
+    choices = {"auto": None, "on": True, "off": False}
+    if value not in choices:
+        raise UserError(f"{flag} must be auto, on or off, not '{value}'")
+    return choices[value]
 
 
 def _engine_args(pairs: list[str], **named: object) -> dict[str, object]:

@@ -50,6 +50,7 @@ class RunOptions:
     dtype: str | None = None
     engine_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     base_url: str | None = None
+    fast_path: bool | None = None  # hf: static cache (+ compile on CUDA) at batch 1; None = on CUDA only
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RunOptions:
@@ -121,7 +122,7 @@ def _open_backend(card: ModelCard, opts: RunOptions) -> Backend:
     elif opts.engine_args:
         raise UserError(f"engine arguments are for --backend vllm, not {opts.backend}")
     else:
-        options["device"] = opts.device
+        options.update(device=opts.device, fast=opts.fast_path)
     return make_backend(opts.backend, card, options)
 
 

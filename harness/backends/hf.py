@@ -1,4 +1,9 @@
-"""transformers backend: left-padded batches of similar length, stop strings, seeded sampling, per-step clock."""
+"""transformers backend: left-padded batches of similar length, stop strings, seeded sampling, per-step clock.
+
+Fast path: a batch of one uses a static KV cache, which transformers compiles with torch.compile on CUDA
+(several times the plain decode speed at batch 1); chosen automatically on CUDA, with the plain dynamic-cache
+path as the fallback if compilation fails. Larger batches are length-bucketed (sorted by prompt length).
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class HFBackend:
         device: str | None = None,
         dtype: str | None = None,
         random_weights: bool = False,
+        fast: bool | None = None,
     ) -> None:
         self.card = card
         self.batch_size = batch_size
@@ -56,6 +62,7 @@ class HFBackend:
         if wanted == "auto":
             wanted = "bfloat16" if self.device.startswith("cuda") else "float32"
         self.dtype = wanted
+        self.fast = self.device.startswith("cuda") if fast is None else fast
         load_args: dict[str, Any] = {"trust_remote_code": card.trust_remote_code}
         if card.hf_repo and model_path == card.hf_repo and card.revision:
             load_args["revision"] = card.revision
@@ -95,6 +102,7 @@ class HFBackend:
                 "dtype": self.dtype,
                 "batch_size": self.batch_size,
                 "random_weights": self.random_weights,
+                "fast_path": "static KV cache (+ torch.compile on CUDA) at batch 1" if self.fast else "off",
                 "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             },
         }
@@ -139,8 +147,16 @@ class HFBackend:
         kwargs = self._generation_kwargs(first)
         torch.manual_seed(first.seed)
         start = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(**batch, **kwargs, logits_processor=[clock])
+        if self.fast and len(items) == 1:
+            kwargs["cache_implementation"] = "static"
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**batch, **kwargs, logits_processor=[clock])
+        except Exception:  # noqa: BLE001 - a failed compile falls back to the plain path for the rest of the run
+            if "cache_implementation" not in kwargs:
+                raise
+            self.fast = False
+            return (yield from self._generate_batch(items))
         prompt_len = batch["input_ids"].shape[1]
         for row, (request, prompt_ids) in enumerate(items):
             yield self._to_generation(request, len(prompt_ids), out[row, prompt_len:].tolist(), clock.times, start)
