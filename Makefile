@@ -23,6 +23,8 @@ demo: setup
 	$(BIN)/owb run
 
 test: setup
+	$(BIN)/ruff check harness tests scripts
+	$(BIN)/mypy harness
 	$(BIN)/python -m pytest -q
 
 # CI regression job: SmolLM2-135M-Instruct on SciTLDR vs results/baselines (paired test); `make baselines` refreshes.

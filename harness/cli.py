@@ -73,10 +73,10 @@ def run(
     tp: Annotated[Optional[int], typer.Option(help="vLLM tensor_parallel_size")] = None,
     pp: Annotated[Optional[int], typer.Option(help="vLLM pipeline_parallel_size")] = None,
     dp: Annotated[Optional[int], typer.Option(help="vLLM data_parallel_size")] = None,
-    distributed_backend: Annotated[Optional[str], typer.Option(help="vLLM distributed_executor_backend (mp, ray)")] = None,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vLLM share of GPU memory (RAM on CPU)")] = None,
-    max_model_len: Annotated[Optional[int], typer.Option(help="vLLM max_model_len (default: the card's context)")] = None,
-    engine_arg: Annotated[Optional[list[str]], typer.Option(help="any vLLM engine argument, KEY=VALUE (JSON value)")] = None,
+    distributed_backend: Annotated[Optional[str], typer.Option(help="vLLM distributed executor (mp, ray)")] = None,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vLLM memory share")] = None,
+    max_model_len: Annotated[Optional[int], typer.Option(help="vLLM max_model_len")] = None,
+    engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
     fast_path: Annotated[str, typer.Option(help="hf static-cache path at batch 1: auto (CUDA) | on | off")] = "auto",
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
@@ -168,7 +168,7 @@ def _engine_args(pairs: list[str], **named: object) -> dict[str, object]:
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="run directories")],
-    format: Annotated[Optional[str], typer.Option("--format", help="md | csv | html (default: a terminal table)")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="md | csv | html")] = None,
     out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
 ) -> None:
     """Compare runs side by side: metrics with CIs, published claims, speed."""

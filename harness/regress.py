@@ -47,7 +47,8 @@ def mcnemar_exact(base: np.ndarray, cand: np.ndarray) -> float:
     return float(binomtest(lost, lost + gained, 0.5).pvalue)
 
 
-def paired_bootstrap(base: np.ndarray, cand: np.ndarray, iters: int = 10000, seed: int = 0) -> tuple[float, tuple[float, float]]:
+def paired_bootstrap(base: np.ndarray, cand: np.ndarray, iters: int = 10000,
+                     seed: int = 0) -> tuple[float, tuple[float, float]]:
     """Two-sided p-value and 95% CI of the mean paired difference (base - cand), by bootstrap over pairs."""
     diff = base - cand
     rng = np.random.default_rng(seed)

@@ -98,7 +98,7 @@ def load_row(path: Path) -> RunRow:
     run_dir = RunDir(path)
     record = run_dir.read_run()
     metrics = {(t, m): v for t, e in record["tasks"].items() for m, v in e.get("metrics", {}).items()}
-    claims = {}
+    claims: dict[tuple[str, str], float] = {}
     for claim in record["model"]["card"].get("published", []):
         if claim.get("thinking") in (None, record["thinking"]) and (claim["task"], claim["metric"]) in metrics:
             claims.setdefault((claim["task"], claim["metric"]), claim["value"])
@@ -197,9 +197,9 @@ def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
         have = [r for r in rows if (task, metric) in r.metrics]
         values = np.array([r.metrics[(task, metric)]["value"] for r in have])
         errors = np.array([[v - r.metrics[(task, metric)]["ci95"][0], r.metrics[(task, metric)]["ci95"][1] - v]
-                           for v, r in zip(values, have)]).T
+                           for v, r in zip(values, have, strict=True)]).T
         fig, (speed_ax, bar_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for r, v, lo, hi in zip(have, values, errors[0], errors[1]):
+        for r, v, lo, hi in zip(have, values, errors[0], errors[1], strict=True):
             x = r.output_tokens_per_s or 0.0
             speed_ax.errorbar([x], [v], yerr=[[lo], [hi]], fmt="o", capsize=4, label=r.label)
         speed_ax.set_xlabel("output tokens/s")

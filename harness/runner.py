@@ -235,18 +235,20 @@ def _graded(texts: list[tuple[str, str]], docs: dict[str, tuple[Document, int, s
             scorer: Scorer) -> list[dict[str, Any]]:
     """Split and score (key, raw output) pairs: the parts of a sample record that scoring decides."""
     splits = [split_output(text, card, mode) for _, text in texts]
-    items = [ToScore(sp.answer, docs[key][0].target, docs[key][0].fields, sp.unclosed) for (key, _), sp in zip(texts, splits)]
+    items = [ToScore(sp.answer, docs[key][0].target, docs[key][0].fields, sp.unclosed)
+             for (key, _), sp in zip(texts, splits, strict=True)]
     return [
         {"reasoning": sp.reasoning, "answer": sp.answer, "extracted": scored.extracted,
          "target": docs[key][0].target, "scores": scored.scores, "unclosed": sp.unclosed, **scored.extra}
-        for (key, _), sp, scored in zip(texts, splits, scorer.score_batch(items))
+        for (key, _), sp, scored in zip(texts, splits, scorer.score_batch(items), strict=True)
     ]
 
 
 def _to_records(batch: list[Generation], docs: dict[str, tuple[Document, int, str]], card: ModelCard, mode: Mode,
                 scorer: Scorer, backend: Backend) -> list[dict[str, Any]]:
     records = []
-    for gen, graded in zip(batch, _graded([(g.key, g.text) for g in batch], docs, card, mode, scorer)):
+    grades = _graded([(g.key, g.text) for g in batch], docs, card, mode, scorer)
+    for gen, graded in zip(batch, grades, strict=True):
         doc, k, prompt = docs[gen.key]
         reasoning_tokens = backend.count_tokens(graded["reasoning"]) if graded["reasoning"] else 0
         unclosed = graded.pop("unclosed")
@@ -296,7 +298,7 @@ def rescore(path: Path, warn: Callable[[str], None] = print) -> RunDir:
         finally:
             scorer.close()
         rescored = []
-        for old, new in zip(samples, graded):
+        for old, new in zip(samples, graded, strict=True):
             unclosed = new.pop("unclosed")
             rescored.append({**old, **new, "truncated": unclosed or old["finish_reason"] == "length"})
         run_dir.rewrite_samples(spec.name, rescored)

@@ -80,7 +80,7 @@ def main() -> None:
     result = {"model": card.id, "random_weights": args.random_weights, "path": path, "prompts": args.prompts,
               "input_len": args.input_len, "output_len": args.output_len, "hf_tokens": args.hf_tokens,
               "owb_vllm_overhead_pct": 100 * (owb - raw) / raw, "rows": rows}
-    print(f"| path | median s | output tok/s |\n|---|---:|---:|")
+    print("| path | median s | output tok/s |\n|---|---:|---:|")
     for row in rows:
         print(f"| {row['path']} | {row['median_s']:.3f} | {row['output_tokens_per_s']:.1f} |")
     print(f"owb vLLM backend vs raw vLLM: {result['owb_vllm_overhead_pct']:+.1f}%")

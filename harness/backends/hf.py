@@ -111,10 +111,8 @@ class HFBackend:
         """Prompt text through the tokenizer's chat template, with the generation prompt appended."""
         if self.tokenizer.chat_template is None:
             raise UserError(f"model '{self.card.id}' has no chat template; set `chat: false` in its card")
-        text: str = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, **template_kwargs
-        )
-        return text
+        return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                      **template_kwargs))
 
     def count_tokens(self, text: str) -> int:
         """Tokens in text, without special tokens added."""
@@ -184,7 +182,7 @@ class HFBackend:
     ) -> Generation:
         n, finish = self._finished_length(tokens, request)
         shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids else tokens[:n]
-        text = _cut_at_stop(self.tokenizer.decode(shown, skip_special_tokens=False), request.stop)
+        text = _cut_at_stop(str(self.tokenizer.decode(shown, skip_special_tokens=False)), request.stop)
         ttft = times[0] - start if times else None
         e2e = times[min(n, len(times)) - 1] - start if n and times else ttft
         tpot = (e2e - ttft) / (n - 1) if n > 1 and e2e is not None and ttft is not None else None
@@ -206,7 +204,8 @@ class HFBackend:
         eos = set(self.eos_ids)
         eos_at = next((i for i, tok in enumerate(tokens) if tok in eos), None)
         before_eos = tokens if eos_at is None else tokens[:eos_at]
-        if request.stop and any(s in self.tokenizer.decode(before_eos, skip_special_tokens=False) for s in request.stop):
+        text = self.tokenizer.decode(before_eos, skip_special_tokens=False) if request.stop else ""
+        if any(s in text for s in request.stop):
             for i in range(len(before_eos)):  # the token that completed the first stop string
                 piece = self.tokenizer.decode(before_eos[: i + 1], skip_special_tokens=False)
                 if any(s in piece for s in request.stop):

@@ -72,9 +72,9 @@ class VLLMBackend:
 
     def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
         """Prompt text through the model's chat template."""
-        text: str = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                       **template_kwargs)
-        return text
+        chat: Any = messages
+        return str(self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True,
+                                                      **template_kwargs))
 
     def count_tokens(self, text: str) -> int:
         """Tokens in text, without special tokens added."""

@@ -85,9 +85,9 @@ class CodeScorer:
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Run every answer's program in parallel; `passed` is 1 only when all tests pass."""
         programs = [build_program(i.answer, i.doc) for i in items]
-        results = self.sandbox.run_many([p for p, i in zip(programs, items) if not i.unclosed])
+        results = self.sandbox.run_many([p for p, i in zip(programs, items, strict=True) if not i.unclosed])
         out, it = [], iter(results)
-        for program, item in zip(programs, items):
+        for program, item in zip(programs, items, strict=True):
             if item.unclosed:
                 out.append(Scored(extracted=None, scores={"passed": 0.0},
                                   extra={"status": "failed", "stderr": "reasoning never closed"}))

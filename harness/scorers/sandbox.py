@@ -74,7 +74,7 @@ def _namespace_cmd(mode: Mode, uid: int, limits: Limits) -> list[str]:
     prefix = sys.base_prefix
     exe = Path(os.path.realpath(sys.executable))
     rel = exe.relative_to(prefix) if exe.is_relative_to(prefix) else Path("bin") / exe.name
-    drop = (f"setpriv --reuid={uid} --regid={uid} --clear-groups --inh-caps=-all --bounding-set=-all -- "
+    drop = (f"setpriv --reuid={uid} --regid={uid} --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "
             if mode == "root-namespaces" else "")
     owner = f"chown {uid}:{uid} /tmp/work && " if mode == "root-namespaces" else ""
     script = (
@@ -187,7 +187,12 @@ class Sandbox:
             proc = subprocess.Popen(self._command(slot), stdin=stdin, stdout=out, stderr=err, env=env,
                                     cwd=job, start_new_session=True, preexec_fn=self._set_limits)
             expired = threading.Event()
-            timer = threading.Timer(self.limits.wall_s, lambda: (expired.set(), _kill_group(proc)))
+
+            def expire() -> None:
+                expired.set()
+                _kill_group(proc)
+
+            timer = threading.Timer(self.limits.wall_s, expire)
             timer.start()
             try:
                 # Block (no polling) until it exits, without reaping: the zombie keeps the group id reserved

@@ -68,7 +68,8 @@ class SummarizeScorer:
         else:
             best = self.rouge.score_multi(refs, sentence_lines(answer))
             scores = {name: float(best[name].fmeasure) for name in ROUGE_TYPES}
-        return Scored(extracted=answer, scores={**scores, "empty_rate": float(not answer), "output_words": float(words)})
+        extra = {"empty_rate": float(not answer), "output_words": float(words)}
+        return Scored(extracted=answer, scores={**scores, **extra})
 
     def per_doc(self, samples: Sequence[dict[str, Any]], k_max: int) -> dict[str, float]:
         """Mean over the document's samples of each ROUGE type, emptiness and output length."""
