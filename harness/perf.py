@@ -33,6 +33,13 @@ def aggregate_perf(samples: Sequence[dict[str, Any]], wall_s: float) -> dict[str
     }
 
 
+def run_output_tokens_per_s(record: dict[str, Any]) -> float | None:
+    """Output tokens per second of a whole run: all tasks' output tokens over all their generation time."""
+    out = sum(task["perf"]["output_tokens"] for task in record["tasks"].values())
+    wall = sum(task["perf"]["wall_s"] for task in record["tasks"].values())
+    return out / wall if wall > 0 and out else None
+
+
 def _common(values: set[Any]) -> Any:
     return values.pop() if len(values) == 1 else sorted(str(v) for v in values)
 

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from harness.errors import UserError
+from harness.perf import run_output_tokens_per_s
 from harness.results import RunDir
 
 NOT_QUALITY = {"output_words", "empty_rate"}
@@ -105,12 +106,6 @@ def compare_runs(baseline: Path, candidate: Path) -> tuple[list[MetricCheck], di
     return checks, base_rec, cand_rec
 
 
-def _speed(record: dict[str, Any]) -> float | None:
-    out = sum(t["perf"]["output_tokens"] for t in record["tasks"].values())
-    wall = sum(t["perf"]["wall_s"] for t in record["tasks"].values())
-    return out / wall if wall > 0 and out else None
-
-
 def check(baseline: Path, candidate: Path, max_drop: float, alpha: float,
           max_slowdown: float | None) -> tuple[bool, str]:
     """Whether the candidate regressed, and a markdown summary fit for a CI job summary."""
@@ -133,7 +128,7 @@ def check(baseline: Path, candidate: Path, max_drop: float, alpha: float,
         lines.append(f"| {c.task} | {c.metric} | {c.n_pairs} | {c.baseline:.2f} | {c.candidate:.2f} | {drop} | "
                      f"{c.test} | {c.p_value:.3g} | {verdict} |")
     if max_slowdown is not None:
-        base_speed, cand_speed = _speed(base_rec), _speed(cand_rec)
+        base_speed, cand_speed = run_output_tokens_per_s(base_rec), run_output_tokens_per_s(cand_rec)
         if base_speed and cand_speed:
             slowdown = 100 * (1 - cand_speed / base_speed)
             slow = slowdown > max_slowdown

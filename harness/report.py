@@ -13,6 +13,7 @@ import numpy as np
 from rich.table import Table
 
 from harness.results import RunDir
+from harness.perf import run_output_tokens_per_s
 from harness.stats import percentiles
 
 
@@ -102,8 +103,6 @@ def load_row(path: Path) -> RunRow:
     for claim in record["model"]["card"].get("published", []):
         if claim.get("thinking") in (None, record["thinking"]) and (claim["task"], claim["metric"]) in metrics:
             claims.setdefault((claim["task"], claim["metric"]), claim["value"])
-    out = sum(e["perf"]["output_tokens"] for e in record["tasks"].values())
-    wall = sum(e["perf"]["wall_s"] for e in record["tasks"].values())
     ttfts = [s.get("ttft_s") for t in record["tasks"] for s in run_dir.load_samples(t)]
     ttft = percentiles(ttfts)
     return RunRow(
@@ -114,7 +113,7 @@ def load_row(path: Path) -> RunRow:
         metrics=metrics,
         primary={t: e.get("primary_metric", next(iter(e["metrics"]), "")) for t, e in record["tasks"].items()},
         published=claims,
-        output_tokens_per_s=out / wall if wall > 0 and out else None,
+        output_tokens_per_s=run_output_tokens_per_s(record),
         ttft_p50_s=ttft["p50"] if ttft else None,
     )
 

@@ -14,15 +14,20 @@ def _run_dir(result, out: Path) -> Path:  # noqa: ANN001
     return next(out.iterdir())
 
 
-def test_gsm8k_gold_solutions_replayed_score_100(shared_data: Path, tmp_path: Path) -> None:
-    rows = [json.loads(x) for x in (shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()]
+def _replay(shared_data: Path, tmp_path: Path, task: str, outputs: dict[str, str]) -> dict:
+    """Run `outputs` (doc_id -> text) through `owb run --backend replay` on the real data; the task's run.json entry."""
     replay = tmp_path / "gold.jsonl"
-    replay.write_text("\n".join(json.dumps({"task": "gsm8k", "doc_id": str(i), "sample_idx": 0, "output": r["answer"]})
-                                for i, r in enumerate(rows)))
+    replay.write_text("\n".join(json.dumps({"task": task, "doc_id": d, "sample_idx": 0, "output": o})
+                                for d, o in outputs.items()))
     out = tmp_path / "runs"
     run_dir = _run_dir(owb("run", "--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay),
-                           "--tasks", "gsm8k", "--data-dir", str(shared_data), "--output", str(out)), out)
-    entry = check_run(run_dir)["tasks"]["gsm8k"]
+                           "--tasks", task, "--data-dir", str(shared_data), "--output", str(out)), out)
+    return check_run(run_dir)["tasks"][task]
+
+
+def test_gsm8k_gold_solutions_replayed_score_100(shared_data: Path, tmp_path: Path) -> None:
+    rows = [json.loads(x) for x in (shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()]
+    entry = _replay(shared_data, tmp_path, "gsm8k", {str(i): r["answer"] for i, r in enumerate(rows)})
     assert entry["n"] == 1319
     assert entry["metrics"]["strict_match"]["value"] == 100.0
     assert entry["config"]["data"]["file_sha256"].startswith("3730d312")
@@ -30,13 +35,8 @@ def test_gsm8k_gold_solutions_replayed_score_100(shared_data: Path, tmp_path: Pa
 
 def test_math500_reference_answers_boxed_score_100(shared_data: Path, tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (shared_data / "math500" / "test.jsonl").read_text().splitlines()]
-    replay = tmp_path / "gold.jsonl"
-    replay.write_text("\n".join(json.dumps({"task": "math500", "doc_id": r["unique_id"], "sample_idx": 0,
-                                            "output": f"Hence the answer is $\\boxed{{{r['answer']}}}$."}) for r in rows))
-    out = tmp_path / "runs"
-    run_dir = _run_dir(owb("run", "--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay),
-                           "--tasks", "math500", "--data-dir", str(shared_data), "--output", str(out)), out)
-    entry = check_run(run_dir)["tasks"]["math500"]
+    entry = _replay(shared_data, tmp_path, "math500",
+                    {r["unique_id"]: f"Hence the answer is $\\boxed{{{r['answer']}}}$." for r in rows})
     assert entry["n"] == 500
     assert entry["metrics"]["math_verify"]["value"] == 100.0
 

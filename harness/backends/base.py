@@ -76,6 +76,35 @@ class Backend(Protocol):
         ...
 
 
+class TokenizerMethods:
+    """render_chat, count_tokens and vocab over a Hugging Face tokenizer, shared by the backends that have one."""
+
+    card: ModelCard
+    tokenizer: Any  # None where no tokenizer could be loaded (a served model's card without local files)
+
+    def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
+        """Prompt text through the model's chat template, with the generation prompt appended."""
+        if self.tokenizer is None:
+            raise UserError(f"the chat template of '{self.card.id}' is not available locally")
+        if self.tokenizer.chat_template is None:
+            raise UserError(f"model '{self.card.id}' has no chat template; set `chat: false` in its card")
+        chat: Any = messages
+        return str(self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True,
+                                                      **template_kwargs))
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in text, without special tokens added (0 without a tokenizer)."""
+        if not text or self.tokenizer is None:
+            return 0
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def vocab(self) -> tuple[int, frozenset[int]]:
+        """Vocabulary size and special token ids (an empty vocabulary without a tokenizer)."""
+        if self.tokenizer is None:
+            return 0, frozenset()
+        return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
+
+
 BACKENDS: dict[str, str] = {
     "hf": "harness.backends.hf:HFBackend",
     "vllm": "harness.backends.vllm:VLLMBackend",

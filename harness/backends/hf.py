@@ -16,7 +16,7 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
 
-from harness.backends.base import Generation, GenRequest
+from harness.backends.base import Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
 from harness.errors import UserError
 
@@ -37,7 +37,7 @@ class StepClock(LogitsProcessor):
         return scores
 
 
-class HFBackend:
+class HFBackend(TokenizerMethods):
     """Runs a causal LM through transformers `generate`."""
 
     name = "hf"
@@ -106,21 +106,6 @@ class HFBackend:
                 "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             },
         }
-
-    def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
-        """Prompt text through the tokenizer's chat template, with the generation prompt appended."""
-        if self.tokenizer.chat_template is None:
-            raise UserError(f"model '{self.card.id}' has no chat template; set `chat: false` in its card")
-        return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                      **template_kwargs))
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens in text, without special tokens added."""
-        return len(self.tokenizer.encode(text, add_special_tokens=False)) if text else 0
-
-    def vocab(self) -> tuple[int, frozenset[int]]:
-        """Vocabulary size and special token ids of the tokenizer."""
-        return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
 
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
         """Generate in batches sorted by prompt length; one batch's results are yielded together."""

@@ -15,14 +15,14 @@ from typing import Any
 
 import httpx
 
-from harness.backends.base import Generation, GenRequest
+from harness.backends.base import Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
 from harness.errors import UserError
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
-class OpenAIBackend:
+class OpenAIBackend(TokenizerMethods):
     """Streams completions from a server; `batch_size` is the number of requests in flight."""
 
     name = "openai"
@@ -67,27 +67,6 @@ class OpenAIBackend:
         return {"name": self.name, "version": version,
                 "args": {"base_url": self.base_url, "served_model": self.served_model,
                          "concurrency": self.concurrency, "retries": self.retries, "endpoint": "/completions"}}
-
-    def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
-        """Prompt text through the model's chat template (needs the card's tokenizer locally)."""
-        if self.tokenizer is None:
-            raise UserError(f"the chat template of '{self.card.id}' is not available locally; "
-                            "the openai backend renders prompts itself")
-        text: str = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                       **template_kwargs)
-        return text
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens in text with the local tokenizer (0 without one)."""
-        if not text or self.tokenizer is None:
-            return 0
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
-
-    def vocab(self) -> tuple[int, frozenset[int]]:
-        """Vocabulary size and special ids of the local tokenizer."""
-        if self.tokenizer is None:
-            return 0, frozenset()
-        return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
 
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
         """Stream every request with at most `concurrency` in flight; yield each as it completes."""

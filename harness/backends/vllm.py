@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from harness.backends.base import Generation, GenRequest
+from harness.backends.base import Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
 from harness.errors import UserError
 
@@ -32,7 +32,7 @@ def vllm_version() -> str | None:
     return None
 
 
-class VLLMBackend:
+class VLLMBackend(TokenizerMethods):
     """Runs a model through vLLM's offline engine with stats logging on (for per-request metrics)."""
 
     name = "vllm"
@@ -69,20 +69,6 @@ class VLLMBackend:
         """vLLM's version and the engine arguments as passed."""
         return {"name": self.name, "version": vllm_version(),
                 "args": {"model_path": self.engine_args["model"], **self.engine_args}}
-
-    def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
-        """Prompt text through the model's chat template."""
-        chat: Any = messages
-        return str(self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True,
-                                                      **template_kwargs))
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens in text, without special tokens added."""
-        return len(self.tokenizer.encode(text, add_special_tokens=False)) if text else 0
-
-    def vocab(self) -> tuple[int, frozenset[int]]:
-        """Vocabulary size and special token ids of the tokenizer."""
-        return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
 
     def _params(self, request: GenRequest) -> Any:
         from vllm import SamplingParams
