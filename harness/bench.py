@@ -40,7 +40,7 @@ class BenchOptions:
     dtype: str | None = None
     engine_args: dict[str, Any] | None = None
     base_url: str | None = None
-    fast_path: bool | None = None
+    fast_path: str = "auto"
 
 
 def shape_dir(card: ModelCard) -> Path:
@@ -144,7 +144,7 @@ def _open(card: ModelCard, opts: BenchOptions, model_dir: Path) -> Backend:
     elif opts.backend == "hf":
         if opts.engine_args:
             raise UserError("engine arguments are for --backend vllm")
-        options = {"random_weights": opts.random_weights, "device": opts.device, "fast": opts.fast_path}
+        options = {"random_weights": opts.random_weights, "device": opts.device, "fast_path": opts.fast_path}
     else:
         raise UserError(f"owb bench runs on hf, vllm or openai, not '{opts.backend}'")
     return make_backend(opts.backend, card, {"model_path": str(model_dir), "batch_size": top, "dtype": opts.dtype,

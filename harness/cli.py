@@ -22,6 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions
                   help="Open-Weight Bench: quality and speed of open-weight LLMs in one results file.")
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
+FAST_PATH_HELP = "hf fast path: auto (static on CUDA) | static | continuous | off"
 
 
 def _quiet_libraries() -> None:
@@ -67,7 +68,7 @@ def run(
     resume: Annotated[Optional[Path], typer.Option(help="finish an interrupted run directory")] = None,
     seed: Annotated[int, typer.Option(help="base seed; each sample derives its own")] = 1234,
     replay: Annotated[Optional[Path], typer.Option(help="JSONL of stored outputs for --backend replay")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="hf batch size (16); vllm max_num_seqs (256)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="hf batch / in flight (16); vllm max_num_seqs")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda if available)")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype (float32, bfloat16, ...)")] = None,
     tp: Annotated[Optional[int], typer.Option(help="vLLM tensor_parallel_size")] = None,
@@ -77,7 +78,7 @@ def run(
     gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vLLM memory share")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="vLLM max_model_len")] = None,
     engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
-    fast_path: Annotated[str, typer.Option(help="hf static-cache path at batch 1: auto (CUDA) | on | off")] = "auto",
+    fast_path: Annotated[str, typer.Option(help=FAST_PATH_HELP)] = "auto",
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
     from harness.report import run_table
@@ -101,7 +102,7 @@ def run(
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, replay=str(replay) if replay else None, batch_size=batch_size, device=device,
-        dtype=dtype, engine_args=engine_args, base_url=base_url, fast_path=_tristate(fast_path, "--fast-path"),
+        dtype=dtype, engine_args=engine_args, base_url=base_url, fast_path=fast_path,
     )
     with _progress_bars() as progress:
         run_dir = run_eval(opts, resume=resume, progress=progress, warn=err.print)
@@ -124,7 +125,7 @@ def bench_cmd(
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype")] = None,
     engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
-    fast_path: Annotated[str, typer.Option(help="hf static-cache path at batch 1: auto (CUDA) | on | off")] = "auto",
+    fast_path: Annotated[str, typer.Option(help=FAST_PATH_HELP)] = "auto",
 ) -> None:
     """Speed at fixed lengths over a concurrency sweep, with the memory-bandwidth limit of batch-1 decode."""
     from harness.bench import BenchOptions, bench
@@ -137,18 +138,10 @@ def bench_cmd(
     opts = BenchOptions(model=model, backend=backend, input_len=input_len, output_len=output_len,
                         concurrency=levels, num_prompts=num_prompts, output=str(output), random_weights=random_weights,
                         seed=seed, device=device, dtype=dtype, engine_args=_engine_args(engine_arg or []),
-                        base_url=base_url, fast_path=_tristate(fast_path, "--fast-path"))
+                        base_url=base_url, fast_path=fast_path)
     path = bench(opts)
     console.print(bench_table(json.loads(path.read_text())))
     console.print(f"results: {path}")
-
-
-def _tristate(value: str, flag: str) -> bool | None:
-    """auto -> None, on -> True, off -> False."""
-    choices = {"auto": None, "on": True, "off": False}
-    if value not in choices:
-        raise UserError(f"{flag} must be auto, on or off, not '{value}'")
-    return choices[value]
 
 
 def _engine_args(pairs: list[str], **named: object) -> dict[str, object]:

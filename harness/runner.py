@@ -45,12 +45,12 @@ class RunOptions:
     output: str = "runs"
     seed: int = 1234
     replay: str | None = None
-    batch_size: int | None = None  # hf: generation batch size (16); vllm: max_num_seqs (256)
+    batch_size: int | None = None  # hf: batch size / requests in flight (16); vllm: max_num_seqs (256)
     device: str | None = None
     dtype: str | None = None
     engine_args: dict[str, Any] = dataclasses.field(default_factory=dict)
     base_url: str | None = None
-    fast_path: bool | None = None  # hf: static cache (+ compile on CUDA) at batch 1; None = on CUDA only
+    fast_path: str = "auto"  # hf: auto (static on CUDA) | static | continuous | off
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> RunOptions:
@@ -122,7 +122,7 @@ def _open_backend(card: ModelCard, opts: RunOptions) -> Backend:
     elif opts.engine_args:
         raise UserError(f"engine arguments are for --backend vllm, not {opts.backend}")
     else:
-        options.update(device=opts.device, fast=opts.fast_path)
+        options.update(device=opts.device, fast_path=opts.fast_path)
     return make_backend(opts.backend, card, options)
 
 

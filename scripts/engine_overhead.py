@@ -1,9 +1,10 @@
 """What owb's engine paths add, measured in one process on one engine: raw vLLM `LLM.generate` beside owb's
-vLLM backend, and plain transformers `generate` at batch 1 beside owb's hf backend (fast path).
+vLLM backend, and plain transformers `generate` beside owb's hf fast paths at batch 1 and at --hf-batch.
 
 Usage: python scripts/engine_overhead.py --model qwen2.5-1.5b-instruct --random-weights [--prompts 256]
        [--input-len 128] [--output-len 256] [--out results/bench/overhead-<model>.json]
-On a GPU box this is the measurement behind "the vLLM path adds nothing" (target: within 3% of raw vLLM).
+On a GPU box this is the measurement behind "the vLLM path adds nothing" (target: within 3% of raw vLLM) and
+"the hf fast path" (targets: >= 70% of the bandwidth limit at batch 1, >= 3x plain generate at batch 64).
 """
 
 from __future__ import annotations
@@ -11,16 +12,38 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from harness.backends.base import GenRequest
 from harness.backends.hf import HFBackend
 from harness.backends.vllm import VLLMBackend
-from harness.bench import shape_dir
+from harness.bench import decode_bytes_per_token, memory_bandwidth, shape_dir
 from harness.config import Sampling, load_card
+from harness.perf import environment
 from harness.tiny import resolve_model_path
+
+
+def timed(run: Callable[[], object]) -> float:
+    """Seconds one call takes, the GPU's queued work included."""
+    start = time.perf_counter()
+    run()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def plain_generate(model: Any, prompts: list[list[int]], batch: int, tokens: int) -> None:
+    """Plain transformers `generate` (dynamic cache), prompts in order in batches, exactly `tokens` new tokens."""
+    for first in range(0, len(prompts), batch):
+        ids = torch.tensor(prompts[first : first + batch], device=model.device)  # equal lengths: no padding
+        with torch.inference_mode():
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, min_new_tokens=tokens,
+                           do_sample=False, pad_token_id=0)
 
 
 def main() -> None:
@@ -31,6 +54,7 @@ def main() -> None:
     parser.add_argument("--input-len", type=int, default=128)
     parser.add_argument("--output-len", type=int, default=256)
     parser.add_argument("--hf-tokens", type=int, default=128, help="tokens for the batch-1 transformers comparison")
+    parser.add_argument("--hf-batch", type=int, default=64, help="transformers throughput batch")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     card = load_card(args.model)
@@ -51,39 +75,51 @@ def main() -> None:
     backend.llm.generate([{"prompt_token_ids": p} for p in prompts[:8]], params, use_tqdm=False)  # warm-up
     timings: dict[str, list[float]] = {"raw vLLM LLM.generate": [], "owb vLLM backend": []}
     for _ in range(3):  # interleaved repeats, median reported
-        start = time.perf_counter()
-        backend.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
-        timings["raw vLLM LLM.generate"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        list(backend.generate(requests))
-        timings["owb vLLM backend"].append(time.perf_counter() - start)
+        timings["raw vLLM LLM.generate"].append(
+            timed(lambda: backend.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)))
+        timings["owb vLLM backend"].append(timed(lambda: list(backend.generate(requests))))
     backend.close()
 
-    hf_plain, hf_fast = (HFBackend(card, path, batch_size=1, random_weights=args.random_weights, fast=f)
-                         for f in (False, True))
+    hf = {path_name: HFBackend(card, path, batch_size=args.hf_batch, random_weights=args.random_weights,
+                               fast_path=path_name) for path_name in ("static", "continuous")}
+    model = hf["static"].model
     one = [GenRequest("b1", "", Sampling(), args.hf_tokens, 0, (), args.hf_tokens, tuple(prompts[0]))]
-    for name, hf in (("transformers generate, batch 1", hf_plain), ("owb hf fast path, batch 1", hf_fast)):
-        list(hf.generate(one))  # warm-up (compiles on CUDA)
-        runs = []
-        for _ in range(3):
-            start = time.perf_counter()
-            list(hf.generate(one))
-            runs.append(time.perf_counter() - start)
-        timings[name] = runs
+    batch1 = {"transformers generate, batch 1": lambda: plain_generate(model, prompts[:1], 1, args.hf_tokens),
+              "owb hf static path, batch 1": lambda: list(hf["static"].generate(one))}
+    many = {f"transformers generate, batch {args.hf_batch}":
+            lambda: plain_generate(model, prompts, args.hf_batch, args.output_len),
+            f"owb hf static path, batch {args.hf_batch}": lambda: list(hf["static"].generate(requests)),
+            f"owb hf continuous batching, {args.hf_batch} in flight": lambda: list(hf["continuous"].generate(requests))}
+    for name, run in {**batch1, **many}.items():
+        run()  # warm-up (compiles and captures CUDA graphs on a GPU)
+        timings[name] = [timed(run) for _ in range(3)]
+    for backend_of_path in hf.values():
+        backend_of_path.close()
 
     rows = []
     for name, runs in timings.items():
         seconds = float(np.median(runs))
-        tokens = args.hf_tokens if "batch 1" in name else args.prompts * args.output_len
+        tokens = args.hf_tokens if name in batch1 else args.prompts * args.output_len
         rows.append({"path": name, "median_s": seconds, "output_tokens_per_s": tokens / seconds, "runs_s": runs})
-    raw, owb = rows[0]["median_s"], rows[1]["median_s"]
+    raw, owb, plain1, fast1, plain_n, fast_n, continuous_n = (row["median_s"] for row in rows)
+    on_gpu = torch.cuda.is_available()
+    limit = memory_bandwidth("cuda" if on_gpu else "cpu") / decode_bytes_per_token(Path(path), 2 if on_gpu else 4)
+    for row in rows:
+        row["share_of_batch1_limit"] = row["output_tokens_per_s"] / limit if row["path"] in batch1 else None
     result = {"model": card.id, "random_weights": args.random_weights, "path": path, "prompts": args.prompts,
               "input_len": args.input_len, "output_len": args.output_len, "hf_tokens": args.hf_tokens,
-              "owb_vllm_overhead_pct": 100 * (owb - raw) / raw, "rows": rows}
-    print("| path | median s | output tok/s |\n|---|---:|---:|")
+              "hf_batch": args.hf_batch, "environment": environment(), "batch1_decode_limit_tok_s": limit,
+              "owb_vllm_overhead_pct": 100 * (owb - raw) / raw, "hf_fast_speedup_batch1": plain1 / fast1,
+              f"hf_fast_speedup_batch{args.hf_batch}": plain_n / fast_n,
+              f"hf_continuous_speedup_batch{args.hf_batch}": plain_n / continuous_n, "rows": rows}
+    print("| path | median s | output tok/s | share of batch-1 limit |\n|---|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['path']} | {row['median_s']:.3f} | {row['output_tokens_per_s']:.1f} |")
-    print(f"owb vLLM backend vs raw vLLM: {result['owb_vllm_overhead_pct']:+.1f}%")
+        share = f"{100 * row['share_of_batch1_limit']:.0f}%" if row["share_of_batch1_limit"] else ""
+        print(f"| {row['path']} | {row['median_s']:.3f} | {row['output_tokens_per_s']:.1f} | {share} |")
+    print(f"batch-1 decode limit: {limit:.0f} tok/s; owb vLLM backend vs raw vLLM: "
+          f"{result['owb_vllm_overhead_pct']:+.1f}%; hf static path vs plain generate: "
+          f"{plain1 / fast1:.2f}x at batch 1, {plain_n / fast_n:.2f}x at batch {args.hf_batch} "
+          f"(continuous batching {plain_n / continuous_n:.2f}x)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

@@ -108,20 +108,3 @@ def test_base_model_prompts_use_few_shot_from_the_data(tmp_path: Path) -> None:
     assert "[DONE]" not in mbpp["raw_output"]
     gsm = json.loads((run_dir / "samples" / "gsm8k.jsonl").read_text().splitlines()[0])
     assert gsm["prompt"].count("Question:") == 6 and gsm["prompt"].endswith("Answer:")
-
-
-def test_static_cache_fast_path_gives_the_plain_path_tokens() -> None:
-    from harness.backends.base import GenRequest
-    from harness.backends.hf import HFBackend
-    from harness.config import Sampling, load_card
-    from harness.tiny import resolve_model_path
-
-    card = load_card("tiny-qwen3")
-    path = resolve_model_path(card)
-    requests = [GenRequest(f"k{i}", f"prompt number {i}", Sampling(), 24, i, min_new_tokens=24) for i in range(2)]
-    fast = HFBackend(card, path, batch_size=1, fast=True)
-    plain = HFBackend(card, path, batch_size=1, fast=False)
-    assert fast.describe()["args"]["fast_path"] != "off" and plain.describe()["args"]["fast_path"] == "off"
-    got = {g.key: g.token_ids for g in fast.generate(requests)}
-    want = {g.key: g.token_ids for g in plain.generate(requests)}
-    assert got == want and all(len(v) == 24 for v in got.values())

@@ -1,14 +1,19 @@
 """transformers backend: left-padded batches of similar length, stop strings, seeded sampling, per-step clock.
 
-Fast path: a batch of one uses a static KV cache, which transformers compiles with torch.compile on CUDA
-(several times the plain decode speed at batch 1); chosen automatically on CUDA, with the plain dynamic-cache
-path as the fallback if compilation fails. Larger batches are length-bucketed (sorted by prompt length).
+Plain path: left-padded batches sorted by prompt length, dynamic KV cache. Fast paths, each switched off for the
+rest of the run if it fails (its unfinished requests go on without it):
+- static (automatic on CUDA): a static KV cache that transformers compiles with torch.compile and CUDA graphs, so
+  a decode step is no longer bound by Python and kernel-launch overhead. Batch sizes are rounded up to a power of
+  two (padding rows are dropped) and the cache is sized for the group's longest request, so few shapes compile.
+- continuous: transformers' continuous batching (hf_continuous) for groups of requests, with per-request timings;
+  requests that need what it lacks (stop strings, repetition penalty) take the static path.
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from itertools import groupby
 from typing import Any, Literal
 
@@ -16,11 +21,13 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
 
+from harness.backends import hf_continuous
 from harness.backends.base import Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
 from harness.errors import UserError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+FAST_PATHS = ("auto", "static", "continuous", "off")
 
 
 class StepClock(LogitsProcessor):
@@ -50,7 +57,7 @@ class HFBackend(TokenizerMethods):
         device: str | None = None,
         dtype: str | None = None,
         random_weights: bool = False,
-        fast: bool | None = None,
+        fast_path: str = "auto",
     ) -> None:
         self.card = card
         self.batch_size = batch_size
@@ -62,7 +69,12 @@ class HFBackend(TokenizerMethods):
         if wanted == "auto":
             wanted = "bfloat16" if self.device.startswith("cuda") else "float32"
         self.dtype = wanted
-        self.fast = self.device.startswith("cuda") if fast is None else fast
+        if fast_path not in FAST_PATHS:
+            raise UserError(f"--fast-path must be one of {', '.join(FAST_PATHS)}, not '{fast_path}'")
+        if fast_path == "auto":
+            fast_path = "static" if self.device.startswith("cuda") else "off"
+        self.static = fast_path != "off"
+        self.continuous = fast_path == "continuous"
         load_args: dict[str, Any] = {"trust_remote_code": card.trust_remote_code}
         if card.hf_repo and model_path == card.hf_repo and card.revision:
             load_args["revision"] = card.revision
@@ -102,44 +114,92 @@ class HFBackend(TokenizerMethods):
                 "dtype": self.dtype,
                 "batch_size": self.batch_size,
                 "random_weights": self.random_weights,
-                "fast_path": "static KV cache (+ torch.compile on CUDA) at batch 1" if self.fast else "off",
+                "fast_path": self._fast_path_description(),
                 "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             },
         }
 
+    def _fast_path_description(self) -> str:
+        static = "static KV cache, batch sizes rounded up to powers of two (+ torch.compile on CUDA)"
+        if self.continuous:
+            return f"continuous batching for groups; {static} for the rest"
+        return static if self.static else "off"
+
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
-        """Generate in batches sorted by prompt length; one batch's results are yielded together."""
+        """Generate each group of requests with equal settings, by continuous batching where it can, else in static
+        batches sorted by prompt length (one batch's results are yielded together)."""
         encoded = [(r, list(r.prompt_ids) if r.prompt_ids is not None
                     else self.tokenizer.encode(r.prompt, add_special_tokens=not self.card.chat)) for r in requests]
         encoded.sort(key=lambda pair: (self._settings(pair[0]), len(pair[1])))
         for _, group in groupby(encoded, key=lambda pair: self._settings(pair[0])):
             items = list(group)
+            if self.continuous and self.batch_size > 1 and len(items) > 1 and hf_continuous.supports(items[0][0]):
+                items = yield from self._generate_continuous(items)
+            cache_len = max(len(ids) for _, ids in items) + items[0][0].max_new_tokens if items else 0
             for start in range(0, len(items), self.batch_size):
-                yield from self._generate_batch(items[start : start + self.batch_size])
+                yield from self._generate_batch(items[start : start + self.batch_size], cache_len)
+
+    def _generate_continuous(
+        self, items: list[tuple[GenRequest, list[int]]]
+    ) -> Generator[Generation, None, list[tuple[GenRequest, list[int]]]]:
+        """Continuous batching; on failure it is switched off for the run and the unfinished requests are returned."""
+        done: set[str] = set()
+        try:  # not under inference_mode: the engine's thread updates tensors made here (fails in transformers 5.17)
+            for finished in hf_continuous.generate_continuous(
+                self.model, items, self.eos_ids, self.tokenizer.pad_token_id, self.batch_size,
+                on_gpu=self.device.startswith("cuda"),
+            ):
+                done.add(finished.request.key)
+                yield self._continuous_generation(finished)
+        except Exception as exc:  # noqa: BLE001 - any engine failure falls back to the static or plain path
+            self.continuous = False
+            print(f"warning: continuous batching failed ({type(exc).__name__}: {exc}); the "
+                  f"{len(items) - len(done)} unfinished requests go on without it", file=sys.stderr)
+        return [item for item in items if item[0].key not in done]
+
+    def _continuous_generation(self, finished: hf_continuous.Finished) -> Generation:
+        request, tokens = finished.request, finished.token_ids
+        n, finish = self._finished_length(tokens, request)
+        if request.min_new_tokens == request.max_new_tokens:  # EOS was off, not masked: every token counts
+            n, finish = len(tokens), "length"
+        shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids else tokens[:n]
+        return Generation(
+            key=request.key,
+            text=str(self.tokenizer.decode(shown, skip_special_tokens=False)),
+            prompt_tokens=finished.prompt_tokens,
+            output_tokens=n,
+            finish_reason=finish,
+            timing_scope="request",
+            token_ids=tuple(tokens[:n]),
+            **hf_continuous.timings(finished),
+        )
 
     @staticmethod
     def _settings(request: GenRequest) -> tuple[Any, ...]:
         return (request.sampling, request.max_new_tokens, request.stop, request.min_new_tokens)
 
-    def _generate_batch(self, items: list[tuple[GenRequest, list[int]]]) -> Iterator[Generation]:
+    def _generate_batch(self, items: list[tuple[GenRequest, list[int]]], cache_len: int) -> Iterator[Generation]:
+        """One static batch; on the static path padded with copies of its last row to a power-of-two size."""
         first = items[0][0]
-        batch = self.tokenizer.pad(
-            {"input_ids": [ids for _, ids in items]}, padding=True, return_tensors="pt"
-        ).to(self.device)
-        clock = StepClock(sync=self.device.startswith("cuda"))
+        rows = [ids for _, ids in items]
         kwargs = self._generation_kwargs(first)
+        if self.static:
+            rows += [rows[-1]] * (min(1 << (len(rows) - 1).bit_length(), self.batch_size) - len(rows))
+            kwargs.update(cache_implementation="static", max_cache_len=cache_len)
+        batch = self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt").to(self.device)
+        clock = StepClock(sync=self.device.startswith("cuda"))
         torch.manual_seed(first.seed)
         start = time.perf_counter()
-        if self.fast and len(items) == 1:
-            kwargs["cache_implementation"] = "static"
         try:
             with torch.inference_mode():
                 out = self.model.generate(**batch, **kwargs, logits_processor=[clock])
-        except Exception:  # noqa: BLE001 - a failed compile falls back to the plain path for the rest of the run
-            if "cache_implementation" not in kwargs:
+        except Exception as exc:  # noqa: BLE001 - a failed compile falls back to the plain path for the rest of the run
+            if not self.static:
                 raise
-            self.fast = False
-            return (yield from self._generate_batch(items))
+            self.static = self.continuous = False
+            print(f"warning: the static-cache path failed ({type(exc).__name__}: {exc}); the plain path takes over",
+                  file=sys.stderr)
+            return (yield from self._generate_batch(items, cache_len))
         prompt_len = batch["input_ids"].shape[1]
         for row, (request, prompt_ids) in enumerate(items):
             yield self._to_generation(request, len(prompt_ids), out[row, prompt_len:].tolist(), clock.times, start)
