@@ -85,7 +85,7 @@ def main() -> None:
     model = hf["static"].model
     one = [GenRequest("b1", "", Sampling(), args.hf_tokens, 0, (), args.hf_tokens, tuple(prompts[0]))]
     batch1 = {"transformers generate, batch 1": lambda: plain_generate(model, prompts[:1], 1, args.hf_tokens),
-              "owb hf static path, batch 1": lambda: list(hf["static"].generate(one))}
+              "owb hf decode loop, batch 1": lambda: list(hf["static"].generate(one))}
     many = {f"transformers generate, batch {args.hf_batch}":
             lambda: plain_generate(model, prompts, args.hf_batch, args.output_len),
             f"owb hf static path, batch {args.hf_batch}": lambda: list(hf["static"].generate(requests)),

@@ -1,5 +1,5 @@
-"""The transformers fast paths: the static cache (padded batches) and continuous batching give the plain path's
-tokens; continuous batching gives per-request timings, hands what it lacks on, and a failure loses nothing."""
+"""The transformers fast paths: the compiled batch-1 decode loop, the static cache (padded batches) and continuous
+batching give the plain path's tokens and stops; each hands on what it lacks, and a failure loses nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from harness.backends import hf_continuous
 from harness.backends.base import GenRequest
 from harness.backends.hf import HFBackend
 from harness.config import Sampling, load_card
-from harness.tiny import resolve_model_path
+from harness.tiny import RECIPES, resolve_model_path
 
 
 def backend(family: str, batch_size: int, fast_path: str) -> HFBackend:
@@ -30,14 +30,54 @@ def questions(n: int, max_new: int = 24, stop: tuple[str, ...] = ()) -> list[Gen
 
 @pytest.mark.parametrize("batch_size", [1, 4])
 def test_the_static_cache_path_gives_the_plain_path_tokens(batch_size: int) -> None:
-    """Batch 1, and 7 requests at batch 4: a full batch and one of 3 padded to 4 (the padding row is dropped)."""
+    """`generate` on the static cache at batch 1, and 7 requests at batch 4: a full batch and one of 3 padded to 4
+    (the padding row is dropped)."""
     exact = [GenRequest(f"x{i}", f"prompt number {i}", Sampling(), 24, i, min_new_tokens=24) for i in range(2)]
     requests = questions(7) + exact
     fast, plain = backend("qwen3", batch_size, "static"), backend("qwen3", batch_size, "off")
+    fast.lean = False  # the batch-1 decode loop has its own test
     assert "static KV cache" in fast.describe()["args"]["fast_path"] and plain.describe()["args"]["fast_path"] == "off"
     got = {g.key: (g.token_ids, g.text, g.output_tokens) for g in fast.generate(requests)}
     want = {g.key: (g.token_ids, g.text, g.output_tokens) for g in plain.generate(requests)}
     assert got == want and len(got) == 9 and all(got[f"x{i}"][2] == 24 for i in range(2))
+
+
+@pytest.mark.parametrize("family", sorted(RECIPES))
+def test_the_batch_1_decode_loop_gives_the_plain_path_tokens_and_stops(family: str) -> None:
+    requests = questions(3, max_new=40) + [GenRequest(f"x{i}", f"exact {i}", Sampling(), 30, i, min_new_tokens=30)
+                                           for i in range(2)]
+    fast, plain = backend(family, 1, "static"), backend(family, 1, "off")
+    got = {g.key: g for g in fast.generate(requests)}
+    want = {g.key: g for g in plain.generate(requests)}
+    for key, g in want.items():
+        assert (got[key].token_ids, got[key].text, got[key].finish_reason) == (g.token_ids, g.text, g.finish_reason)
+    assert got["x0"].output_tokens == 30 and got["k0"].timing_scope == "request"
+    assert 0 < got["k0"].ttft_s <= got["k0"].e2e_s
+    # A token the model emits early stands in for EOS: both paths stop on it, at the same place.
+    fast.eos_ids = plain.eos_ids = [want["k0"].token_ids[9]]
+    got = {g.key: g for g in fast.generate(requests[:3])}
+    want = {g.key: g for g in plain.generate(requests[:3])}
+    assert {k: (g.token_ids, g.finish_reason) for k, g in got.items()} == {
+        k: (g.token_ids, g.finish_reason) for k, g in want.items()}
+    assert got["k0"].output_tokens <= 10 and got["k0"].finish_reason == "stop"
+    assert "compiled decode loop" in fast.describe()["args"]["fast_path"]
+
+
+def test_the_decode_step_compiles_to_one_graph_without_breaks() -> None:
+    """torch.compile (inductor on CPU here; CUDA graphs on a GPU) traces the step once for prompts of any length."""
+    import torch._dynamo
+
+    from harness.backends.hf_decode import StaticDecoder
+
+    fast, plain = backend("qwen2", 1, "static"), backend("qwen2", 1, "off")
+    fast.decoder = StaticDecoder(fast.model, compile_step=True)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    requests = questions(3, max_new=20)
+    got = {g.key: g.token_ids for g in fast.generate(requests)}
+    assert got == {g.key: g.token_ids for g in plain.generate(requests)}
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    assert not torch._dynamo.utils.counters["graph_break"] and fast.lean
 
 
 @pytest.mark.parametrize("family", ["qwen2", "qwen3_moe", "hunyuan_v1_dense", "ernie4_5"])

@@ -5,6 +5,7 @@ rest of the run if it fails (its unfinished requests go on without it):
 - static (automatic on CUDA): a static KV cache that transformers compiles with torch.compile and CUDA graphs, so
   a decode step is no longer bound by Python and kernel-launch overhead. Batch sizes are rounded up to a power of
   two (padding rows are dropped) and the cache is sized for the group's longest request, so few shapes compile.
+  A greedy request alone skips `generate` for a lean compiled decode loop (hf_decode).
 - continuous: transformers' continuous batching (hf_continuous) for groups of requests, with per-request timings;
   requests that need what it lacks (stop strings, repetition penalty) take the static path.
 """
@@ -21,7 +22,7 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
 
-from harness.backends import hf_continuous
+from harness.backends import hf_continuous, hf_decode
 from harness.backends.base import Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
 from harness.errors import UserError
@@ -75,6 +76,7 @@ class HFBackend(TokenizerMethods):
             fast_path = "static" if self.device.startswith("cuda") else "off"
         self.static = fast_path != "off"
         self.continuous = fast_path == "continuous"
+        self.lean = self.static
         load_args: dict[str, Any] = {"trust_remote_code": card.trust_remote_code}
         if card.hf_repo and model_path == card.hf_repo and card.revision:
             load_args["revision"] = card.revision
@@ -94,6 +96,7 @@ class HFBackend(TokenizerMethods):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.eos_ids = self._eos_ids()
+        self.decoder = hf_decode.StaticDecoder(self.model, compile_step=self.device.startswith("cuda"))
         self.model_path = model_path
 
     def _eos_ids(self) -> list[int]:
@@ -120,7 +123,8 @@ class HFBackend(TokenizerMethods):
         }
 
     def _fast_path_description(self) -> str:
-        static = "static KV cache, batch sizes rounded up to powers of two (+ torch.compile on CUDA)"
+        static = ("static KV cache, batch sizes rounded up to powers of two (+ torch.compile on CUDA)"
+                  + ("; a greedy request alone: compiled decode loop" if self.lean else ""))
         if self.continuous:
             return f"continuous batching for groups; {static} for the rest"
         return static if self.static else "off"
@@ -174,6 +178,23 @@ class HFBackend(TokenizerMethods):
             **hf_continuous.timings(finished),
         )
 
+    def _decoded_generation(self, request: GenRequest, prompt_ids: list[int], done: hf_decode.Decoded) -> Generation:
+        tokens = done.token_ids
+        n, finish = self._finished_length(tokens, request)
+        shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids else tokens[:n]
+        return Generation(
+            key=request.key,
+            text=str(self.tokenizer.decode(shown, skip_special_tokens=False)),
+            prompt_tokens=len(prompt_ids),
+            output_tokens=n,
+            finish_reason=finish,
+            ttft_s=done.ttft_s,
+            tpot_s=done.step_s if n > 1 else None,
+            e2e_s=done.ttft_s + done.step_s * (n - 1),  # steps run past EOS before it was seen are not counted
+            timing_scope="request",
+            token_ids=tuple(tokens[:n]),
+        )
+
     @staticmethod
     def _settings(request: GenRequest) -> tuple[Any, ...]:
         return (request.sampling, request.max_new_tokens, request.stop, request.min_new_tokens)
@@ -181,6 +202,17 @@ class HFBackend(TokenizerMethods):
     def _generate_batch(self, items: list[tuple[GenRequest, list[int]]], cache_len: int) -> Iterator[Generation]:
         """One static batch; on the static path padded with copies of its last row to a power-of-two size."""
         first = items[0][0]
+        if self.lean and len(items) == 1 and hf_decode.supports(first):
+            prompt_ids = items[0][1]
+            try:
+                decoded = self.decoder.decode(prompt_ids, first, self.eos_ids)
+            except Exception as exc:  # noqa: BLE001 - the compiled loop failing leaves generate's static path
+                self.lean = False
+                print(f"warning: the compiled decode loop failed ({type(exc).__name__}: {exc}); generate takes over",
+                      file=sys.stderr)
+            else:
+                yield self._decoded_generation(first, prompt_ids, decoded)
+                return
         rows = [ids for _, ids in items]
         kwargs = self._generation_kwargs(first)
         if self.static:
@@ -260,8 +292,8 @@ class HFBackend(TokenizerMethods):
         return len(tokens), "length" if len(tokens) >= request.max_new_tokens else "stop"
 
     def close(self) -> None:
-        """Drop the model and free GPU memory."""
-        del self.model
+        """Drop the model (and the decode loop's hold on it and its cache) and free GPU memory."""
+        del self.model, self.decoder
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
