@@ -31,7 +31,7 @@ def questions(n: int, max_new: int = 24, stop: tuple[str, ...] = ()) -> list[Gen
 @pytest.mark.parametrize("batch_size", [1, 4])
 def test_the_static_cache_path_gives_the_plain_path_tokens(batch_size: int) -> None:
     """`generate` on the static cache at batch 1, and 7 requests at batch 4: a full batch and one of 3 padded to 4
-    (the padding row is dropped)."""
+    (the padding row is dropped), one shape."""
     exact = [GenRequest(f"x{i}", f"prompt number {i}", Sampling(), 24, i, min_new_tokens=24) for i in range(2)]
     requests = questions(7) + exact
     fast, plain = backend("qwen3", batch_size, "static"), backend("qwen3", batch_size, "off")

@@ -3,8 +3,8 @@
 Plain path: left-padded batches sorted by prompt length, dynamic KV cache. Fast paths, each switched off for the
 rest of the run if it fails (its unfinished requests go on without it):
 - static (automatic on CUDA): a static KV cache that transformers compiles with torch.compile and CUDA graphs, so
-  a decode step is no longer bound by Python and kernel-launch overhead. Batch sizes are rounded up to a power of
-  two (padding rows are dropped) and the cache is sized for the group's longest request, so few shapes compile.
+  a decode step is no longer bound by Python and kernel-launch overhead. A group's last batch is padded to the full
+  batch size (padding rows are dropped) and the cache is sized for its longest request, so one shape compiles.
   A greedy request alone skips `generate` for a lean compiled decode loop (hf_decode).
 - continuous: transformers' continuous batching (hf_continuous) for groups of requests, with per-request timings;
   requests that need what it lacks (stop strings, repetition penalty) take the static path.
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from functools import partial
 from itertools import groupby
 from typing import Any, Literal
 
@@ -123,7 +124,7 @@ class HFBackend(TokenizerMethods):
         }
 
     def _fast_path_description(self) -> str:
-        static = ("static KV cache, batch sizes rounded up to powers of two (+ torch.compile on CUDA)"
+        static = ("static KV cache, a group's last batch padded to full size (+ torch.compile on CUDA)"
                   + ("; a greedy request alone: compiled decode loop" if self.lean else ""))
         if self.continuous:
             return f"continuous batching for groups; {static} for the rest"
@@ -140,8 +141,9 @@ class HFBackend(TokenizerMethods):
             if self.continuous and self.batch_size > 1 and len(items) > 1 and hf_continuous.supports(items[0][0]):
                 items = yield from self._generate_continuous(items)
             cache_len = max(len(ids) for _, ids in items) + items[0][0].max_new_tokens if items else 0
+            rows = self.batch_size if len(items) > self.batch_size else len(items)
             for start in range(0, len(items), self.batch_size):
-                yield from self._generate_batch(items[start : start + self.batch_size], cache_len)
+                yield from self._generate_batch(items[start : start + self.batch_size], cache_len, rows)
 
     def _generate_continuous(
         self, items: list[tuple[GenRequest, list[int]]]
@@ -154,53 +156,45 @@ class HFBackend(TokenizerMethods):
                 on_gpu=self.device.startswith("cuda"),
             ):
                 done.add(finished.request.key)
-                yield self._continuous_generation(finished)
+                request = finished.request
+                yield self._generation(request, finished.prompt_tokens, finished.token_ids, "request",
+                                       partial(hf_continuous.timings, finished),
+                                       eos_off=request.min_new_tokens == request.max_new_tokens)
         except Exception as exc:  # noqa: BLE001 - any engine failure falls back to the static or plain path
             self.continuous = False
             print(f"warning: continuous batching failed ({type(exc).__name__}: {exc}); the "
                   f"{len(items) - len(done)} unfinished requests go on without it", file=sys.stderr)
         return [item for item in items if item[0].key not in done]
 
-    def _continuous_generation(self, finished: hf_continuous.Finished) -> Generation:
-        request, tokens = finished.request, finished.token_ids
+    def _generation(
+        self, request: GenRequest, n_prompt: int, tokens: list[int], scope: Literal["request", "batch"],
+        timings: Callable[[int], dict[str, Any]], eos_off: bool = False,
+    ) -> Generation:
+        """A row's Generation: its tokens up to where it really stopped, its text (EOS dropped, cut at a stop
+        string) and its timings given that token count. eos_off: EOS did not stop it, every token counts."""
         n, finish = self._finished_length(tokens, request)
-        if request.min_new_tokens == request.max_new_tokens:  # EOS was off, not masked: every token counts
+        if eos_off:
             n, finish = len(tokens), "length"
-        shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids else tokens[:n]
+        shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids and not eos_off else tokens[:n]
         return Generation(
             key=request.key,
-            text=str(self.tokenizer.decode(shown, skip_special_tokens=False)),
-            prompt_tokens=finished.prompt_tokens,
+            text=_cut_at_stop(str(self.tokenizer.decode(shown, skip_special_tokens=False)), request.stop),
+            prompt_tokens=n_prompt,
             output_tokens=n,
             finish_reason=finish,
-            timing_scope="request",
+            timing_scope=scope,
             token_ids=tuple(tokens[:n]),
-            **hf_continuous.timings(finished),
-        )
-
-    def _decoded_generation(self, request: GenRequest, prompt_ids: list[int], done: hf_decode.Decoded) -> Generation:
-        tokens = done.token_ids
-        n, finish = self._finished_length(tokens, request)
-        shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids else tokens[:n]
-        return Generation(
-            key=request.key,
-            text=str(self.tokenizer.decode(shown, skip_special_tokens=False)),
-            prompt_tokens=len(prompt_ids),
-            output_tokens=n,
-            finish_reason=finish,
-            ttft_s=done.ttft_s,
-            tpot_s=done.step_s if n > 1 else None,
-            e2e_s=done.ttft_s + done.step_s * (n - 1),  # steps run past EOS before it was seen are not counted
-            timing_scope="request",
-            token_ids=tuple(tokens[:n]),
+            **timings(n),
         )
 
     @staticmethod
     def _settings(request: GenRequest) -> tuple[Any, ...]:
         return (request.sampling, request.max_new_tokens, request.stop, request.min_new_tokens)
 
-    def _generate_batch(self, items: list[tuple[GenRequest, list[int]]], cache_len: int) -> Iterator[Generation]:
-        """One static batch; on the static path padded with copies of its last row to a power-of-two size."""
+    def _generate_batch(
+        self, items: list[tuple[GenRequest, list[int]]], cache_len: int, rows_wanted: int
+    ) -> Iterator[Generation]:
+        """One static batch; on the static path padded with copies of its last row to rows_wanted rows."""
         first = items[0][0]
         if self.lean and len(items) == 1 and hf_decode.supports(first):
             prompt_ids = items[0][1]
@@ -211,12 +205,12 @@ class HFBackend(TokenizerMethods):
                 print(f"warning: the compiled decode loop failed ({type(exc).__name__}: {exc}); generate takes over",
                       file=sys.stderr)
             else:
-                yield self._decoded_generation(first, prompt_ids, decoded)
+                yield self._generation(first, len(prompt_ids), decoded.token_ids, "request", decoded.timings)
                 return
         rows = [ids for _, ids in items]
         kwargs = self._generation_kwargs(first)
         if self.static:
-            rows += [rows[-1]] * (min(1 << (len(rows) - 1).bit_length(), self.batch_size) - len(rows))
+            rows += [rows[-1]] * (rows_wanted - len(rows))
             kwargs.update(cache_implementation="static", max_cache_len=cache_len)
         batch = self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt").to(self.device)
         clock = StepClock(sync=self.device.startswith("cuda"))
@@ -231,10 +225,11 @@ class HFBackend(TokenizerMethods):
             self.static = self.continuous = False
             print(f"warning: the static-cache path failed ({type(exc).__name__}: {exc}); the plain path takes over",
                   file=sys.stderr)
-            return (yield from self._generate_batch(items, cache_len))
+            return (yield from self._generate_batch(items, cache_len, rows_wanted))
         prompt_len = batch["input_ids"].shape[1]
         for row, (request, prompt_ids) in enumerate(items):
-            yield self._to_generation(request, len(prompt_ids), out[row, prompt_len:].tolist(), clock.times, start)
+            yield self._generation(request, len(prompt_ids), out[row, prompt_len:].tolist(), "batch",
+                                   partial(_batch_timings, clock.times, start))
 
     def _generation_kwargs(self, request: GenRequest) -> dict[str, Any]:
         s = request.sampling
@@ -253,28 +248,6 @@ class HFBackend(TokenizerMethods):
         if request.stop:
             kwargs.update(stop_strings=list(request.stop), tokenizer=self.tokenizer)
         return kwargs
-
-    def _to_generation(
-        self, request: GenRequest, n_prompt: int, tokens: list[int], times: list[float], start: float
-    ) -> Generation:
-        n, finish = self._finished_length(tokens, request)
-        shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids else tokens[:n]
-        text = _cut_at_stop(str(self.tokenizer.decode(shown, skip_special_tokens=False)), request.stop)
-        ttft = times[0] - start if times else None
-        e2e = times[min(n, len(times)) - 1] - start if n and times else ttft
-        tpot = (e2e - ttft) / (n - 1) if n > 1 and e2e is not None and ttft is not None else None
-        return Generation(
-            key=request.key,
-            text=text,
-            prompt_tokens=n_prompt,
-            output_tokens=n,
-            finish_reason=finish,
-            ttft_s=ttft,
-            tpot_s=tpot,
-            e2e_s=e2e,
-            timing_scope="batch",
-            token_ids=tuple(tokens[:n]),
-        )
 
     def _finished_length(self, tokens: list[int], request: GenRequest) -> tuple[int, Literal["stop", "length"]]:
         """Tokens this row really produced (EOS included) and why it stopped."""
@@ -296,6 +269,14 @@ class HFBackend(TokenizerMethods):
         del self.model, self.decoder
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _batch_timings(step_times: list[float], start: float, n: int) -> dict[str, float | None]:
+    """A row of a batch: TTFT is the batch's prefill, e2e the step that gave the row's last token."""
+    ttft = step_times[0] - start if step_times else None
+    e2e = step_times[min(n, len(step_times)) - 1] - start if n and step_times else ttft
+    tpot = (e2e - ttft) / (n - 1) if n > 1 and e2e is not None and ttft is not None else None
+    return {"ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e}
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:

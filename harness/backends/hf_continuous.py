@@ -96,9 +96,9 @@ def _cpu_cache(items: list[tuple[GenRequest, list[int]]], first: GenRequest) -> 
     return {"page_size": page, "num_blocks": blocks + 1}
 
 
-def timings(done: Finished) -> dict[str, Any]:
-    """Per-request TTFT (from queueing), TPOT, end-to-end, queue time and inter-token gaps."""
-    times = done.token_times
+def timings(done: Finished, n: int) -> dict[str, Any]:
+    """Per-request TTFT (from queueing), TPOT, end-to-end, queue time and inter-token gaps of its first n tokens."""
+    times = done.token_times[:n]
     if not times:
         return {"ttft_s": None, "tpot_s": None, "e2e_s": None, "queue_s": None, "itl_s": ()}
     n = len(times)

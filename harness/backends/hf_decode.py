@@ -28,6 +28,11 @@ class Decoded:
     ttft_s: float
     step_s: float  # mean time of one decode step after the first token
 
+    def timings(self, n: int) -> dict[str, float | None]:
+        """TTFT, TPOT and e2e of the first n tokens (steps run past EOS before it was seen are not counted)."""
+        return {"ttft_s": self.ttft_s, "tpot_s": self.step_s if n > 1 else None,
+                "e2e_s": self.ttft_s + self.step_s * (n - 1)}
+
 
 def supports(request: GenRequest) -> bool:
     """Greedy, no stop strings, no repetition penalty, and EOS either allowed from the start or off to the end."""
