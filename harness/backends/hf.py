@@ -172,9 +172,11 @@ class HFBackend(TokenizerMethods):
     ) -> Generation:
         """A row's Generation: its tokens up to where it really stopped, its text (EOS dropped, cut at a stop
         string) and its timings given that token count. eos_off: EOS did not stop it, every token counts."""
-        n, finish = self._finished_length(tokens, request)
+        finish: Literal["stop", "length"]
         if eos_off:
             n, finish = len(tokens), "length"
+        else:
+            n, finish = self._finished_length(tokens, request)
         shown = tokens[: n - 1] if n and tokens[n - 1] in self.eos_ids and not eos_off else tokens[:n]
         return Generation(
             key=request.key,

@@ -37,9 +37,8 @@ def supports(request: GenRequest) -> bool:
     minimum equal to the maximum is served by switching EOS off).
     """
     s = request.sampling
-    exact_length = request.min_new_tokens == request.max_new_tokens
     return (not request.stop and s.repetition_penalty == 1.0 and not s.min_p
-            and (request.min_new_tokens == 0 or exact_length))
+            and request.min_new_tokens in (0, request.max_new_tokens))
 
 
 def generate_continuous(
