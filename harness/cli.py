@@ -1,35 +1,42 @@
-"""The `owb` command line (run, bench, compare, check, rescore, list, make-tiny); user errors end with one
-clear line and exit code 2."""
+"""The `owb` command line (run, bench, compare, check, rescore, list, make-tiny); user errors, usage errors and
+interrupts each end with one clear line and their own exit code."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.errors import UserError
+from harness.errors import ConfigError, Interrupted, UserError
+from harness.log import warnings_to
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="Open-Weight Bench: quality and speed of open-weight LLMs in one results file.")
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
-FAST_PATH_HELP = "hf fast path: auto (static on CUDA) | static | continuous | off"
+BACKEND_ARG_HELP = "a backend option KEY=VALUE (value parsed as JSON where it parses); repeatable"
 
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    # vLLM logs some warnings at import, before its own logging is configured from the variable above.
+    logging.getLogger("vllm").setLevel(os.environ["VLLM_LOGGING_LEVEL"].upper())
+
+
+def _print_warning(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
 
 
 @contextmanager
@@ -51,11 +58,24 @@ def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
             bars.stop()
 
 
+def backend_args(pairs: list[str], **named: object) -> dict[str, Any]:
+    """Backend options from KEY=VALUE pairs (values parsed as JSON where they parse) and named convenience flags."""
+    args: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--backend-arg takes KEY=VALUE, not '{pair}'")
+        try:
+            args[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            args[key] = raw
+    return args
+
+
 @app.command()
 def run(
     model: Annotated[Optional[str], typer.Option(help="model card id or YAML path (none: the tiny demo)")] = None,
     backend: Annotated[str, typer.Option(help="hf | vllm | openai | replay")] = "hf",
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --backend openai")] = None,
     tasks: Annotated[str, typer.Option(help="comma-separated task names")] = "gsm8k,math500",
     limit: Annotated[Optional[int], typer.Option(help="first N documents per task")] = None,
     samples: Annotated[int, typer.Option(help="samples per document (pass@1 is their mean)")] = 1,
@@ -67,45 +87,47 @@ def run(
     output: Annotated[Path, typer.Option(help="directory for run directories")] = Path("runs"),
     resume: Annotated[Optional[Path], typer.Option(help="finish an interrupted run directory")] = None,
     seed: Annotated[int, typer.Option(help="base seed; each sample derives its own")] = 1234,
-    replay: Annotated[Optional[Path], typer.Option(help="JSONL of stored outputs for --backend replay")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="hf batch / in flight (16); vllm max_num_seqs")] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda (default: cuda if available)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="requests in flight (hf 16, vllm 256, openai 64)")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype (float32, bfloat16, ...)")] = None,
-    tp: Annotated[Optional[int], typer.Option(help="vLLM tensor_parallel_size")] = None,
-    pp: Annotated[Optional[int], typer.Option(help="vLLM pipeline_parallel_size")] = None,
-    dp: Annotated[Optional[int], typer.Option(help="vLLM data_parallel_size")] = None,
-    distributed_backend: Annotated[Optional[str], typer.Option(help="vLLM distributed executor (mp, ray)")] = None,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vLLM memory share")] = None,
-    max_model_len: Annotated[Optional[int], typer.Option(help="vLLM max_model_len")] = None,
-    engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
-    fast_path: Annotated[str, typer.Option(help=FAST_PATH_HELP)] = "auto",
+    tp: Annotated[Optional[int], typer.Option(help="tensor parallel size")] = None,
+    pp: Annotated[Optional[int], typer.Option(help="pipeline parallel size")] = None,
+    dp: Annotated[Optional[int], typer.Option(help="data parallel size")] = None,
+    distributed_backend: Annotated[Optional[str], typer.Option(help="parallel workers: mp | ray")] = None,
+    backend_arg: Annotated[Optional[list[str]], typer.Option(help=BACKEND_ARG_HELP)] = None,
+    engine_arg: Annotated[Optional[list[str]], typer.Option(help="same as --backend-arg")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="openai: the server (= --backend-arg base_url=URL)")] = None,
+    replay: Annotated[Optional[Path], typer.Option(help="replay: JSONL of stored outputs (= backend arg)")] = None,
+    device: Annotated[Optional[str], typer.Option(help="hf: cpu | cuda (= --backend-arg device=...)")] = None,
+    fast_path: Annotated[Optional[str], typer.Option(help="hf: auto | static | continuous | off")] = None,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vllm: memory share")] = None,
+    max_model_len: Annotated[Optional[int], typer.Option(help="vllm: max_model_len")] = None,
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
+    from harness.records import RunOptions
     from harness.report import run_table
-    from harness.runner import RunOptions
     from harness.runner import run as run_eval
 
     if thinking not in (None, "on", "off"):
-        raise UserError(f"--thinking must be on or off, not '{thinking}'")
+        raise ConfigError(f"--thinking must be on or off, not '{thinking}'")
     if data not in ("auto", "hf", "local", "fixture", "package"):
-        raise UserError(f"--data must be auto, hf, local, fixture or package, not '{data}'")
+        raise ConfigError(f"--data must be auto, hf, local, fixture or package, not '{data}'")
     if model is None and resume is None:
         model = "tiny-qwen2"
         if data == "auto" and data_dir is None:
             data = "fixture"
         err.print(f"demo: {model} (random weights, made on first use) on {tasks} ({data} data), CPU-sized")
-    engine_args = _engine_args(engine_arg or [], tensor_parallel_size=tp, pipeline_parallel_size=pp,
-                               data_parallel_size=dp, distributed_executor_backend=distributed_backend,
-                               gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
+    args = backend_args([*(backend_arg or []), *(engine_arg or [])], base_url=base_url,
+                        replay=str(replay) if replay else None, device=device, fast_path=fast_path,
+                        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
     opts = RunOptions(
         model=model or "", backend=backend, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
-        output=str(output), seed=seed, replay=str(replay) if replay else None, batch_size=batch_size, device=device,
-        dtype=dtype, engine_args=engine_args, base_url=base_url, fast_path=fast_path,
+        output=str(output), seed=seed, batch_size=batch_size, dtype=dtype, tp=tp, pp=pp, dp=dp,
+        distributed_backend=distributed_backend, backend_args=args,
     )
     with _progress_bars() as progress:
-        run_dir = run_eval(opts, resume=resume, progress=progress, warn=err.print)
+        run_dir = run_eval(opts, resume=resume, progress=progress)
     console.print(run_table(run_dir.read_run()))
     console.print(f"results: {run_dir.path}")
 
@@ -114,7 +136,6 @@ def run(
 def bench_cmd(
     model: Annotated[str, typer.Option(help="model card id or YAML path")],
     backend: Annotated[str, typer.Option(help="hf | vllm | openai")] = "hf",
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server for --backend openai")] = None,
     input_len: Annotated[int, typer.Option(help="exact prompt length in tokens")] = 128,
     output_len: Annotated[int, typer.Option(help="exact output length in tokens (EOS ignored)")] = 128,
     concurrency: Annotated[str, typer.Option(help="comma-separated levels (batch size for hf)")] = "1,8,64",
@@ -122,40 +143,30 @@ def bench_cmd(
     output: Annotated[Path, typer.Option(help="directory for bench directories")] = Path("runs/bench"),
     random_weights: Annotated[bool, typer.Option(help="random weights of the card's real shape (no download)")] = False,
     seed: Annotated[int, typer.Option(help="seed of the random prompts")] = 0,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="override the card's dtype")] = None,
-    engine_arg: Annotated[Optional[list[str]], typer.Option(help="vLLM engine argument KEY=VALUE")] = None,
-    fast_path: Annotated[str, typer.Option(help=FAST_PATH_HELP)] = "auto",
+    backend_arg: Annotated[Optional[list[str]], typer.Option(help=BACKEND_ARG_HELP)] = None,
+    engine_arg: Annotated[Optional[list[str]], typer.Option(help="same as --backend-arg")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="openai: the server")] = None,
+    device: Annotated[Optional[str], typer.Option(help="hf: cpu | cuda")] = None,
+    fast_path: Annotated[Optional[str], typer.Option(help="hf: auto | static | continuous | off")] = None,
 ) -> None:
     """Speed at fixed lengths over a concurrency sweep, with the memory-bandwidth limit of batch-1 decode."""
     from harness.bench import BenchOptions, bench
     from harness.report import bench_table
+    from harness.results import read_bench
 
     try:
         levels = tuple(int(x) for x in concurrency.split(",") if x.strip())
     except ValueError:
-        raise UserError(f"--concurrency takes comma-separated integers, not '{concurrency}'") from None
+        raise ConfigError(f"--concurrency takes comma-separated integers, not '{concurrency}'") from None
+    args = backend_args([*(backend_arg or []), *(engine_arg or [])], base_url=base_url, device=device,
+                        fast_path=fast_path)
     opts = BenchOptions(model=model, backend=backend, input_len=input_len, output_len=output_len,
                         concurrency=levels, num_prompts=num_prompts, output=str(output), random_weights=random_weights,
-                        seed=seed, device=device, dtype=dtype, engine_args=_engine_args(engine_arg or []),
-                        base_url=base_url, fast_path=fast_path)
+                        seed=seed, dtype=dtype, backend_args=args)
     path = bench(opts)
-    console.print(bench_table(json.loads(path.read_text())))
+    console.print(bench_table(read_bench(path)))
     console.print(f"results: {path}")
-
-
-def _engine_args(pairs: list[str], **named: object) -> dict[str, object]:
-    """Engine arguments from KEY=VALUE pairs (values parsed as JSON where they parse) and named flags."""
-    args: dict[str, object] = {k: v for k, v in named.items() if v is not None}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--engine-arg takes KEY=VALUE, not '{pair}'")
-        try:
-            args[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            args[key] = raw
-    return args
 
 
 @app.command()
@@ -174,7 +185,7 @@ def compare(
         return
     fmt = format or {".md": "md", ".csv": "csv", ".html": "html"}.get(out.suffix if out else "", "md")
     if fmt not in writers:
-        raise UserError(f"--format must be md, csv or html, not '{fmt}'")
+        raise ConfigError(f"--format must be md, csv or html, not '{fmt}'")
     text = writers[fmt](rows)
     if out is None:
         sys.stdout.write(text)
@@ -190,12 +201,13 @@ def check_cmd(
     max_drop: Annotated[float, typer.Option(help="points a metric may drop before it can fail")] = 2.0,
     alpha: Annotated[float, typer.Option(help="significance level of the paired test")] = 0.05,
     max_slowdown: Annotated[Optional[float], typer.Option(help="percent output tok/s may drop")] = None,
+    allow_config_change: Annotated[bool, typer.Option(help="compare runs whose generation settings differ")] = False,
     summary: Annotated[Optional[Path], typer.Option(help="also append the markdown here (CI job summary)")] = None,
 ) -> None:
-    """Paired per-sample comparison of two runs; exit 1 on a significant regression."""
+    """Paired per-document comparison of two runs; exit 1 on a significant regression."""
     from harness.regress import check
 
-    failed, markdown = check(baseline, candidate, max_drop, alpha, max_slowdown)
+    failed, markdown = check(baseline, candidate, max_drop, alpha, max_slowdown, allow_config_change)
     sys.stdout.write(markdown + "\n")
     if summary is not None:
         with summary.open("a") as handle:
@@ -210,7 +222,7 @@ def rescore(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) ->
     from harness.report import run_table
     from harness.runner import rescore as rescore_run
 
-    console.print(run_table(rescore_run(run_dir, warn=err.print).read_run()))
+    console.print(run_table(rescore_run(run_dir).read_run()))
 
 
 @app.command("list")
@@ -223,15 +235,15 @@ def list_(what: Annotated[str, typer.Argument(help="models | tasks")]) -> None:
     if what == "models":
         table = Table("id", "family", "architecture", "source", "thinking", "license")
         for card in all_cards():
-            source = card.hf_repo or card.local_path or f"tiny:{card.tiny}"
+            source = card.hf_repo or card.local_path or card.package or f"tiny:{card.tiny}"
             table.add_row(card.id, card.family, card.architecture, source,
                           f"{card.thinking.kind} ({card.thinking.default})", card.license)
     elif what == "tasks":
         table = Table("task", "scorer", "metrics", "description")
         for spec in all_tasks():
-            table.add_row(spec.name, spec.scorer, ", ".join(spec.metrics), spec.description)
+            table.add_row(spec.name, spec.scorer.name, ", ".join(m.name for m in spec.metrics), spec.description)
     else:
-        raise UserError(f"owb list takes 'models' or 'tasks', not '{what}'")
+        raise ConfigError(f"owb list takes 'models' or 'tasks', not '{what}'")
     console.print(table)
 
 
@@ -249,26 +261,51 @@ def make_tiny_cmd(
         console.print(f"{recipe}: {path} ({size:.1f} MB)")
 
 
+def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(usage errors, aborts) as raised by the installed typer: its own and its vendored click's (typer >= 0.29),
+    or the click package's (older typer)."""
+    import importlib
+
+    usage: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = [KeyboardInterrupt]
+    for name in ("typer.exceptions", "typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage += [module.ClickException] if hasattr(module, "ClickException") else []
+        aborts += [module.Abort] if hasattr(module, "Abort") else []
+    return tuple(usage), tuple(aborts)
+
+
 def main() -> None:
-    """Console-script entry: user errors become one line on stderr and exit code 2."""
+    """Console-script entry: user and usage errors become one line on stderr and exit code 2; an interrupt says
+    how to resume and exits 130."""
     _quiet_libraries()
+    usage_errors, aborts = _click_exceptions()
     try:
-        code = app(standalone_mode=False)
+        with warnings_to(_print_warning):
+            code = app(standalone_mode=False)
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
-    except click.exceptions.Abort:
-        err.print("interrupted: finished samples are saved; finish with `owb run --resume RUN_DIR`")
+    except Interrupted as exc:
+        sys.stderr.write(f"{exc}\n")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except aborts:
+        sys.stderr.write("interrupted: finished samples are saved; finish with `owb run --resume RUN_DIR`\n")
+        sys.exit(130)
+    except usage_errors as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        sys.stderr.write(f"error: {' '.join(message.split())} (see owb --help)\n")
         sys.exit(2)
     except MemoryError:
-        err.print("error: out of memory; lower --batch-size or --max-new-tokens (finished samples are saved)")
+        sys.stderr.write("error: out of memory; lower --batch-size or --max-new-tokens (finished samples are saved)\n")
         sys.exit(2)
     except RuntimeError as exc:
         if "out of memory" not in str(exc).lower():
             raise
-        err.print("error: out of GPU memory; lower --batch-size or --max-new-tokens (finished samples are saved)")
+        sys.stderr.write("error: out of GPU memory; lower --batch-size or --max-new-tokens "
+                         "(finished samples are saved)\n")
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

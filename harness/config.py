@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.errors import UserError
+from harness.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CARDS_DIR = REPO_ROOT / "model_cards"
 TASKS_DIR = REPO_ROOT / "tasks"
 
 Mode = Literal["on", "off"]
+DataSource = Literal["auto", "hf", "local", "fixture", "package"]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -92,7 +95,8 @@ class ModelCard(Strict):
     chat: bool = True
     system_prompt: str | None = None
     chat_template_kwargs: dict[str, Any] = {}
-    engine_args: dict[str, Any] = Field(default={}, description="vLLM engine arguments (CLI flags override)")
+    engine_args: dict[str, dict[str, Any]] = Field(
+        default={}, description="per backend name, options for that backend (validated by it; CLI flags override)")
     shape: dict[str, Any] | None = Field(
         default=None, description="config.json values of the architecture, to build random weights of the real shape")
     reasoning: ReasoningTags = ReasoningTags()
@@ -115,9 +119,9 @@ class ModelCard(Strict):
         if requested is None:
             return self.thinking.default
         if self.thinking.kind == "none" and requested == "on":
-            raise UserError(f"model {self.id} has no thinking mode; drop --thinking on")
+            raise ConfigError(f"model {self.id} has no thinking mode; drop --thinking on")
         if self.thinking.kind == "always" and requested == "off":
-            raise UserError(f"model {self.id} always thinks and cannot turn it off; drop --thinking off")
+            raise ConfigError(f"model {self.id} always thinks and cannot turn it off; drop --thinking off")
         return requested
 
     def sampling_for(self, mode: Mode) -> Sampling:
@@ -181,21 +185,85 @@ class TaskPrompt(Strict):
     base_stop: list[str] = []
 
 
+class ScorerRef(Strict):
+    """The scorer a task names, with its arguments (validated by the scorer's own Args model)."""
+
+    name: str
+    args: dict[str, Any] = {}
+
+
+class MetricSpec(Strict):
+    """A reported metric: which per-sample score it reduces over a document's K samples, and how.
+
+    `mean` (the default) averages the score (pass@1 as in the R1 and Qwen3 reports); `pass_at_k` gives the unbiased
+    pass@k for each k in `k` with k <= K (name `pass@k` -> pass@1, pass@10, ...); `majority` scores the answer most
+    samples agree on (name `maj@k` -> maj@K, reported when K > 1). A bare string names a mean over the score of
+    that name.
+    """
+
+    name: str
+    score: str | None = None
+    reduce: Literal["mean", "pass_at_k", "majority"] = "mean"
+    k: list[int] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> MetricSpec:
+        if self.reduce == "pass_at_k" and (not self.k or "@k" not in self.name):
+            raise ValueError(f"metric {self.name}: pass_at_k needs `k: [...]` and a name like pass@k")
+        if self.reduce == "majority" and "@k" not in self.name:
+            raise ValueError(f"metric {self.name}: a majority metric is named like maj@k")
+        return self
+
+    @property
+    def sample_score(self) -> str:
+        """The per-sample score this metric reduces."""
+        return self.score or self.name
+
+    def names(self, samples_per_doc: int) -> list[str]:
+        """The metric names this spec reports for K samples per document."""
+        if self.reduce == "pass_at_k":
+            return [self.name.replace("@k", f"@{k}") for k in self.k if k <= samples_per_doc]
+        if self.reduce == "majority":
+            return [self.name.replace("@k", f"@{samples_per_doc}")] if samples_per_doc > 1 else []
+        return [self.name]
+
+    def paired_score(self, name: str) -> str | None:
+        """The per-sample score whose per-document mean the reported metric `name` is (None: not a mean)."""
+        if self.reduce == "mean" or (self.reduce == "pass_at_k" and name.endswith("@1")):
+            return self.sample_score
+        return None
+
+
 class TaskSpec(Strict):
-    """A task: its data, which documents it keeps, how it is prompted and which scorer grades it."""
+    """A task: its data, which documents it keeps, how it is prompted, which scorer grades it and which metrics
+    it reports."""
 
     name: str
     description: str
-    scorer: Literal["gsm8k", "math500", "code", "summarize"]
+    scorer: ScorerRef
     source: TaskSource
+    # A function "module:function" that turns a data row into the row the task reads (data quirks YAML cannot say).
+    record_to_doc: str | None = None
     id_field: str | None = None
     id_range: tuple[int, int] | None = None
     target_field: str
     # List fields also offered to prompts as one string, `<field>_text`, joined with the given separator.
     joined_fields: dict[str, str] = {}
     prompt: TaskPrompt
-    metrics: list[str]
+    metrics: list[MetricSpec]
     primary_metric: str
+
+    @model_validator(mode="after")
+    def _check_primary(self) -> TaskSpec:
+        reported = [n for m in self.metrics for n in m.names(1 << 30) if m.reduce != "majority"]
+        if self.primary_metric not in reported:
+            raise ValueError(f"primary_metric {self.primary_metric} is not one of the metrics ({', '.join(reported)})")
+        return self
 
     def spec_hash(self) -> str:
         """Short stable hash of the whole spec, recorded with every result."""
@@ -214,11 +282,11 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""
-        raise UserError(f"malformed YAML in {path}{line}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"malformed YAML in {path}{line}: {getattr(exc, 'problem', exc)}") from None
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     if not isinstance(data, dict):
-        raise UserError(f"malformed YAML in {path}: expected a mapping at the top level")
+        raise ConfigError(f"malformed YAML in {path}: expected a mapping at the top level")
     return data
 
 
@@ -228,7 +296,7 @@ def _validate(model: type[M], data: dict[str, Any], path: Path) -> M:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise UserError(f"invalid {model.__name__} in {path}: {loc}: {err['msg']}") from None
+        raise ConfigError(f"invalid {model.__name__} in {path}: {loc}: {err['msg']}") from None
 
 
 def _available(directory: Path) -> list[str]:
@@ -240,11 +308,11 @@ def load_card(name_or_path: str) -> ModelCard:
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"}:
         if not path.is_file():
-            raise UserError(f"model card file not found: {path}")
+            raise ConfigError(f"model card file not found: {path}")
     else:
         path = CARDS_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise UserError(f"unknown model '{name_or_path}'; `owb list models` shows the cards")
+            raise ConfigError(f"unknown model '{name_or_path}'; `owb list models` shows the cards")
     return _validate(ModelCard, _load_yaml(path), path)
 
 
@@ -252,8 +320,12 @@ def load_task(name: str) -> TaskSpec:
     """A task spec by name (tasks/<name>.yaml)."""
     path = TASKS_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise UserError(f"unknown task '{name}'; known tasks: {', '.join(_available(TASKS_DIR))}")
-    return _validate(TaskSpec, _load_yaml(path), path)
+        raise ConfigError(f"unknown task '{name}'; known tasks: {', '.join(_available(TASKS_DIR))}")
+    spec = _validate(TaskSpec, _load_yaml(path), path)
+    from harness.scorers import check_spec
+
+    check_spec(spec, path)
+    return spec
 
 
 def all_cards() -> list[ModelCard]:
@@ -269,3 +341,13 @@ def all_tasks() -> list[TaskSpec]:
 def owb_home() -> Path:
     """Where owb keeps made things (tiny models): $OWB_HOME or ~/.cache/owb."""
     return Path(os.environ.get("OWB_HOME", Path.home() / ".cache" / "owb"))
+
+
+def load_hook(target: str) -> Callable[..., Any]:
+    """A function named "module:function" (task hooks)."""
+    module, _, name = target.partition(":")
+    try:
+        hook: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"hook '{target}' not found (expected module:function)") from None
+    return hook

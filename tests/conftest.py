@@ -1,17 +1,14 @@
-"""Shared fixtures: one OWB_HOME per session (tiny models made once), the shared real-data directory, a CLI runner."""
+"""Session fixtures: one OWB_HOME per session (tiny models made once) and the shared real-data directory."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("OWB_DATA_DIR") or REPO.parent / "shared" / "data")
+from tests.helpers import SHARED_DATA
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,10 +30,3 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "gsm8k" / "test.jsonl").is_file():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
-
-
-def owb(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run the real `owb` console script in a subprocess."""
-    exe = Path(sys.executable).with_name("owb")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "160"})

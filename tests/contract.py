@@ -1,4 +1,4 @@
-"""Checks of a run directory against DESIGN.md's file contract."""
+"""Checks of a run directory and a bench.json against the file contract of docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def check_run(run_dir: Path) -> dict[str, Any]:
             assert stat is None or set(stat) == {"mean", "p50", "p90", "p99"}
         for name in METRICS.get(task, set()):
             metric = entry["metrics"][name]
-            assert set(metric) == {"value", "stderr", "ci95"}
+            assert set(metric) == {"value", "stderr", "ci95", "score", "higher_is_better", "scale"}
             lo, hi = metric["ci95"]
             assert 0.0 <= lo <= metric["value"] <= hi <= 100.0
         lines = (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()
@@ -44,4 +44,27 @@ def check_run(run_dir: Path) -> dict[str, Any]:
             assert SAMPLE_KEYS <= s.keys(), SAMPLE_KEYS - s.keys()
             assert s["finish_reason"] in ("stop", "length")
             assert set(s["scores"]) >= METRICS.get(task, set())
+    return record
+
+
+def check_bench(path: Path, input_len: int, output_len: int, levels: list[int], prompts: int) -> dict[str, Any]:
+    """Assert bench.json has every figure, for every level, at exactly the asked lengths."""
+    record: dict[str, Any] = json.loads(path.read_text())
+    assert {"schema_version", "bench_id", "model", "backend", "environment", "params", "roofline", "levels"} <= record.keys()
+    assert [lvl["concurrency"] for lvl in record["levels"]] == levels
+    for lvl in record["levels"]:
+        assert lvl["requests"] == prompts
+        assert lvl["prompt_tokens"] == prompts * input_len, "prompts must have exact input lengths"
+        assert lvl["output_tokens"] == prompts * output_len, "EOS must be ignored: exact output lengths"
+        assert lvl["request_throughput"] > 0 and lvl["total_tokens_per_s"] > lvl["output_tokens_per_s"] > 0
+        for name in ("ttft_s", "tpot_s", "e2e_s"):
+            assert set(lvl[name]) == {"mean", "p50", "p90", "p99"}
+    roof = record["roofline"]
+    if roof is None:  # a served model (openai backend)
+        return record
+    assert roof["memory_bandwidth_gb_s"] > 0 and roof["decode_weight_bytes"] > 0
+    if 1 in levels:
+        assert 0 < roof["batch1_share_of_limit"] < 1.5
+    else:
+        assert roof["batch1_share_of_limit"] is None
     return record

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.conftest import owb
+from tests.contract import check_bench
+from tests.helpers import owb
 
 SMALL_SHAPE = """id: small-shape
 family: qwen2.5
@@ -15,29 +15,6 @@ dtype: float32
 shape: {hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
         intermediate_size: 256, vocab_size: 5000, max_position_embeddings: 1024, tie_word_embeddings: false}
 """
-
-
-def check_bench(path: Path, input_len: int, output_len: int, levels: list[int], prompts: int) -> dict:
-    """Assert bench.json has every figure, for every level, at exactly the asked lengths."""
-    record = json.loads(path.read_text())
-    assert {"schema_version", "bench_id", "model", "backend", "environment", "params", "roofline", "levels"} <= record.keys()
-    assert [lvl["concurrency"] for lvl in record["levels"]] == levels
-    for lvl in record["levels"]:
-        assert lvl["requests"] == prompts
-        assert lvl["prompt_tokens"] == prompts * input_len, "prompts must have exact input lengths"
-        assert lvl["output_tokens"] == prompts * output_len, "EOS must be ignored: exact output lengths"
-        assert lvl["request_throughput"] > 0 and lvl["total_tokens_per_s"] > lvl["output_tokens_per_s"] > 0
-        for name in ("ttft_s", "tpot_s", "e2e_s"):
-            assert set(lvl[name]) == {"mean", "p50", "p90", "p99"}
-    roof = record["roofline"]
-    if roof is None:  # a served model (openai backend)
-        return record
-    assert roof["memory_bandwidth_gb_s"] > 0 and roof["decode_weight_bytes"] > 0
-    if 1 in levels:
-        assert 0 < roof["batch1_share_of_limit"] < 1.5
-    else:
-        assert roof["batch1_share_of_limit"] is None
-    return record
 
 
 def test_bench_through_transformers(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.scorers.code import build_program, extract_code, fenced_blocks
-from tests.conftest import owb
+from harness.scorers.code import extract_code, fenced_blocks, humaneval_program
+from tests.helpers import owb
 from tests.contract import check_run
 
 
@@ -84,8 +84,8 @@ def test_extraction_takes_the_fenced_function_and_drops_stray_statements() -> No
 def test_humaneval_program_keeps_prompt_imports_and_completes_bodies() -> None:
     doc = {"prompt": "from typing import List\n\ndef f(xs: List[int]) -> int:\n    \"\"\"doc\"\"\"\n",
            "entry_point": "f", "test": "def check(c):\n    assert c([1]) == 1\n"}
-    full = build_program("```python\ndef f(xs: List[int]) -> int:\n    return xs[0]\n```", doc)
+    full = humaneval_program("```python\ndef f(xs: List[int]) -> int:\n    return xs[0]\n```", doc)
     assert full.startswith("from typing import List\ndef f(")
-    body = build_program("    return xs[0]\n", doc)
+    body = humaneval_program("    return xs[0]\n", doc)
     assert body.startswith(doc["prompt"] + "    return xs[0]")
     assert body.rstrip().endswith("check(f)")

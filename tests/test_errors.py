@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import owb
+from tests.helpers import owb
 
 
 def _fails_cleanly(result, needle: str) -> None:
@@ -29,9 +29,9 @@ def _fails_cleanly(result, needle: str) -> None:
         (["--model", "tiny-llama", "--thinking", "off", "--data", "fixture"], "always thinks"),
         (["--model", "tiny-qwen2", "--backend", "replay", "--data", "fixture"], "needs --replay"),
         (["--resume", "/nonexistent/run"], "not a run directory"),
-        (["--model", "tiny-qwen2", "--backend", "vllm", "--device", "cpu", "--data", "fixture"], "--device is for"),
-        (["--model", "tiny-qwen2", "--engine-arg", "tensor_parallel_size=2", "--data", "fixture"], "are for --backend vllm"),
-        (["--model", "tiny-qwen2", "--engine-arg", "novalue", "--data", "fixture"], "--engine-arg takes KEY=VALUE"),
+        (["--model", "tiny-qwen2", "--backend", "vllm", "--device", "cpu", "--data", "fixture"], "backend vllm: unknown option 'device'"),
+        (["--model", "tiny-qwen2", "--engine-arg", "tensor_parallel_size=2", "--data", "fixture"], "backend hf: unknown option 'tensor_parallel_size'"),
+        (["--model", "tiny-qwen2", "--engine-arg", "novalue", "--data", "fixture"], "--backend-arg takes KEY=VALUE"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str], needle: str, tmp_path: Path) -> None:

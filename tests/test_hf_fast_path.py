@@ -13,13 +13,16 @@ import pytest
 from harness.backends import hf_continuous
 from harness.backends.base import GenRequest
 from harness.backends.hf import HFBackend
-from harness.config import Sampling, load_card
-from harness.tiny import RECIPES, resolve_model_path
+from harness.config import Sampling
+from harness.tiny import RECIPES
+from tests.contract import check_run
+from tests.helpers import build_backend, run_cli
 
 
 def backend(family: str, batch_size: int, fast_path: str) -> HFBackend:
-    card = load_card(f"tiny-{family}")
-    return HFBackend(card, resolve_model_path(card), batch_size=batch_size, fast_path=fast_path)
+    built = build_backend("hf", f"tiny-{family}", batch_size=batch_size, fast_path=fast_path)
+    assert isinstance(built, HFBackend)
+    return built
 
 
 def questions(n: int, max_new: int = 24, stop: tuple[str, ...] = ()) -> list[GenRequest]:
@@ -36,7 +39,7 @@ def test_the_static_cache_path_gives_the_plain_path_tokens(batch_size: int) -> N
     requests = questions(7) + exact
     fast, plain = backend("qwen3", batch_size, "static"), backend("qwen3", batch_size, "off")
     fast.lean = False  # the batch-1 decode loop has its own test
-    assert "static KV cache" in fast.describe()["args"]["fast_path"] and plain.describe()["args"]["fast_path"] == "off"
+    assert "static KV cache" in fast.describe().args["fast_path"] and plain.describe().args["fast_path"] == "off"
     got = {g.key: (g.token_ids, g.text, g.output_tokens) for g in fast.generate(requests)}
     want = {g.key: (g.token_ids, g.text, g.output_tokens) for g in plain.generate(requests)}
     assert got == want and len(got) == 9 and all(got[f"x{i}"][2] == 24 for i in range(2))
@@ -51,8 +54,8 @@ def test_the_batch_1_decode_loop_gives_the_plain_path_tokens_and_stops(family: s
     want = {g.key: g for g in plain.generate(requests)}
     for key, g in want.items():
         assert (got[key].token_ids, got[key].text, got[key].finish_reason) == (g.token_ids, g.text, g.finish_reason)
-    assert got["x0"].output_tokens == 30 and got["k0"].timing_scope == "request"
-    assert 0 < got["k0"].ttft_s <= got["k0"].e2e_s
+    assert got["x0"].output_tokens == 30 and got["k0"].timings.scope == "request"
+    assert 0 < got["k0"].timings.ttft_s <= got["k0"].timings.e2e_s
     # A token the model emits early stands in for EOS: both paths stop on it, at the same place.
     fast.eos_ids = plain.eos_ids = [want["k0"].token_ids[9]]
     got = {g.key: g for g in fast.generate(requests[:3])}
@@ -60,7 +63,7 @@ def test_the_batch_1_decode_loop_gives_the_plain_path_tokens_and_stops(family: s
     assert {k: (g.token_ids, g.finish_reason) for k, g in got.items()} == {
         k: (g.token_ids, g.finish_reason) for k, g in want.items()}
     assert got["k0"].output_tokens <= 10 and got["k0"].finish_reason == "stop"
-    assert "compiled decode loop" in fast.describe()["args"]["fast_path"]
+    assert "compiled decode loop" in fast.describe().args["fast_path"]
 
 
 def test_the_decode_step_compiles_to_one_graph_without_breaks() -> None:
@@ -91,20 +94,20 @@ def test_continuous_batching_gives_the_plain_path_outputs(family: str) -> None:
         got = fast[key]
         assert (got.token_ids, got.text, got.finish_reason, got.prompt_tokens) == (
             want.token_ids, want.text, want.finish_reason, want.prompt_tokens)
-        assert got.timing_scope == "request" and want.timing_scope == "batch"
-        assert got.ttft_s is not None and got.e2e_s is not None and got.queue_s is not None
-        assert 0 <= got.queue_s <= got.ttft_s <= got.e2e_s
-        assert len(got.itl_s) == got.output_tokens - 1 and got.tpot_s == pytest.approx(sum(got.itl_s) / len(got.itl_s))
+        assert got.timings.scope == "request" and want.timings.scope == "batch"
+        assert got.timings.ttft_s is not None and got.timings.e2e_s is not None and got.timings.queue_s is not None
+        assert 0 <= got.timings.queue_s <= got.timings.ttft_s <= got.timings.e2e_s
+        assert len(got.timings.itl_s) == got.output_tokens - 1 and got.timings.tpot_s == pytest.approx(sum(got.timings.itl_s) / len(got.timings.itl_s))
     assert all(fast[f"x{i}"].output_tokens == 16 for i in range(3))
 
 
 def test_what_continuous_batching_lacks_takes_the_static_path() -> None:
     fast = backend("qwen2", 4, "continuous")
     gens = list(fast.generate(questions(4, stop=("plus",))))
-    assert {g.timing_scope for g in gens} == {"batch"}
+    assert {g.timings.scope for g in gens} == {"batch"}
     penalised = [GenRequest("p", "a prompt", Sampling(repetition_penalty=1.3), 8, 0),
                  GenRequest("q", "another prompt", Sampling(repetition_penalty=1.3), 8, 1)]
-    assert {g.timing_scope for g in fast.generate(penalised)} == {"batch"}
+    assert {g.timings.scope for g in fast.generate(penalised)} == {"batch"}
 
 
 def test_a_failure_midway_hands_the_unfinished_requests_to_the_plain_path(
@@ -123,10 +126,10 @@ def test_a_failure_midway_hands_the_unfinished_requests_to_the_plain_path(
     requests = questions(6)
     gens = list(fast.generate(requests))
     assert sorted(g.key for g in gens) == sorted(r.key for r in requests), "every request exactly once"
-    assert [g.timing_scope for g in gens].count("request") == 2
+    assert [g.timings.scope for g in gens].count("request") == 2
     err = capsys.readouterr().err
     assert "continuous batching failed" in err and "out of KV blocks" in err and "the 4 unfinished" in err
-    assert "continuous" not in fast.describe()["args"]["fast_path"], "switched off for the rest of the run"
+    assert "continuous" not in fast.describe().args["fast_path"], "switched off for the rest of the run"
     plain = {g.key: g.token_ids for g in backend("qwen2", 4, "off").generate(requests)}
     assert {g.key: g.token_ids for g in gens} == plain
 
@@ -134,15 +137,12 @@ def test_a_failure_midway_hands_the_unfinished_requests_to_the_plain_path(
 def test_an_unknown_fast_path_is_refused() -> None:
     from harness.errors import UserError
 
-    with pytest.raises(UserError, match="--fast-path must be one of"):
+    with pytest.raises(UserError, match="backend hf: option fast_path: Input should be 'auto', 'static'"):
         backend("qwen2", 4, "turbo")
 
 
 @pytest.mark.parametrize("fast_path", ["static", "continuous"])
 def test_owb_run_on_a_fast_path_writes_the_plain_runs_samples(fast_path: str, tmp_path: Path) -> None:
-    from tests.contract import check_run
-    from tests.test_run_families import run_cli
-
     outputs = {}
     for name in (fast_path, "off"):
         run_dir = run_cli("--model", "tiny-qwen3", "--tasks", "gsm8k", "--data", "fixture", "--limit", "5",

@@ -7,7 +7,7 @@ import pytest
 from harness.scorers.base import ToScore
 from harness.scorers.maths import (
     GSM8KScorer,
-    Math500Scorer,
+    MathScorer,
     MathVerifier,
     flexible_extract,
     gsm8k_target,
@@ -82,8 +82,8 @@ def test_last_boxed_matches_nested_braces(text: str, boxed: str | None) -> None:
 
 
 @pytest.fixture(scope="module")
-def math500() -> Math500Scorer:
-    scorer = Math500Scorer()
+def math500() -> MathScorer:
+    scorer = MathScorer()
     yield scorer
     scorer.close()
 
@@ -105,7 +105,7 @@ def math500() -> Math500Scorer:
         ("13", "\\boxed{13} wait, \\boxed{12}", 0),  # the last box counts
     ],
 )
-def test_math_verify_equivalences(math500: Math500Scorer, target: str, answer: str, ok: int) -> None:
+def test_math_verify_equivalences(math500: MathScorer, target: str, answer: str, ok: int) -> None:
     assert math500.score_batch([ToScore(answer, target, {})])[0].scores["math_verify"] == ok
 
 

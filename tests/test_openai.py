@@ -16,13 +16,13 @@ import httpx
 import pytest
 
 from harness.backends.base import GenRequest
-from harness.backends.openai import OpenAIBackend
+from harness.backends.openai import OpenAIBackend, OpenAIOptions
 from harness.config import Sampling, load_card
 from harness.errors import UserError
-from harness.tiny import resolve_model_path
-from tests.conftest import owb
+from harness.models import resolve_model_path
+from tests.helpers import owb
 from tests.contract import check_run
-from tests.test_bench import check_bench
+from tests.contract import check_bench
 
 SSE = (
     'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\n'
@@ -55,17 +55,18 @@ def _request() -> GenRequest:
 def test_retries_5xx_with_backoff_then_streams(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
     transport, calls = _mock(failures=2)
-    backend = OpenAIBackend(load_card("tiny-qwen2"), base_url="http://mock/v1", transport=transport)
+    backend = OpenAIBackend(load_card("tiny-qwen2"), OpenAIOptions(base_url="http://mock/v1"), transport=transport)
     [gen] = list(backend.generate([_request()]))
     assert len(calls) == 3
     assert (gen.text, gen.prompt_tokens, gen.output_tokens, gen.finish_reason) == ("Hello", 3, 2, "length")
-    assert gen.ttft_s is not None and gen.e2e_s >= gen.ttft_s and len(gen.itl_s) == 1
+    assert gen.timings.ttft_s is not None and gen.timings.e2e_s >= gen.timings.ttft_s and len(gen.timings.itl_s) == 1
 
 
 def test_gives_up_after_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
     transport, calls = _mock(failures=100)
-    backend = OpenAIBackend(load_card("tiny-qwen2"), base_url="http://mock/v1", transport=transport, retries=3)
+    backend = OpenAIBackend(load_card("tiny-qwen2"), OpenAIOptions(base_url="http://mock/v1", retries=3),
+                            transport=transport)
     with pytest.raises(UserError, match="failed 4 times: HTTP 503"):
         list(backend.generate([_request()]))
     assert len(calls) == 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import owb
+from tests.helpers import owb
 from tests.contract import check_run
 
 

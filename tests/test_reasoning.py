@@ -11,7 +11,7 @@ from harness.config import load_card, load_task
 from harness.data import Document
 from harness.prompts import build_prompt, chat_messages, template_kwargs
 from harness.reasoning import split_output
-from harness.tiny import resolve_model_path
+from harness.models import resolve_model_path
 
 
 class _Tokenizer:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness.regress import mcnemar_exact, paired_bootstrap
-from tests.conftest import REPO, owb
+from tests.helpers import REPO, owb
 
 ARTIFACTS = REPO / "runs" / "test-artifacts"
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import owb
+from tests.helpers import owb
 from tests.contract import check_run
 
 

@@ -6,19 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from harness.cli import app
 from harness.tiny import RECIPES
 from tests.contract import check_run
-
-
-def run_cli(*args: str) -> Path:
-    """Invoke `owb run` in-process and return the run directory it printed."""
-    result = CliRunner().invoke(app, ["run", *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    line = next(x for x in result.output.splitlines() if x.startswith("results: "))
-    return Path(line.removeprefix("results: ").strip())
+from tests.helpers import run_cli
 
 
 @pytest.mark.parametrize("family", sorted(RECIPES))

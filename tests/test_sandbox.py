@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.scorers.sandbox import BASE_UID, Sandbox, detect_mode
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.contract import check_run
 
 # Each attack sits in the body of the fixture's `add`; it returns the right answer only if the attack worked.

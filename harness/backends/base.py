@@ -1,14 +1,23 @@
-"""The backend protocol: GenRequest in, Generation out, and the registry of engines (imported lazily)."""
+"""The backend contract: GenRequest in, Generation out; what owb asks of any engine (EngineRequest); each
+backend's own options model; and the registry, whose modules are imported only when a backend is used.
+
+A backend is one module with a class that has `name`, an `Options` model (its settings, validated: an unknown
+or ill-typed `--backend-arg` is an error), `measures_speed` (whether `owb bench` may drive it) and the methods
+of `Backend`. Registering it is one line in BACKENDS (or `register_backend` at run time).
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.config import ModelCard, Sampling
-from harness.errors import UserError
+from harness.errors import ConfigError, EngineError
+from harness.records import BackendInfo, Timings
 
 
 @dataclass(frozen=True)
@@ -25,33 +34,83 @@ class GenRequest:
     prompt_ids: tuple[int, ...] | None = None  # exact token ids (benchmarks); `prompt` is ignored when set
 
 
-@dataclass
+@dataclass(frozen=True)
 class Generation:
-    """What a backend returns for one request. Timings in seconds, None where the engine cannot measure them.
-
-    `timing_scope` says whether ttft_s is the request's own ("request") or its batch's prefill ("batch").
-    """
+    """What a backend returns for one request."""
 
     key: str
     text: str
     prompt_tokens: int
     output_tokens: int
     finish_reason: Literal["stop", "length"]
-    ttft_s: float | None = None
-    tpot_s: float | None = None
-    e2e_s: float | None = None
-    queue_s: float | None = None
-    timing_scope: Literal["request", "batch", "none"] = "none"
+    timings: Timings = Timings()
     token_ids: tuple[int, ...] = ()
-    itl_s: tuple[float, ...] = ()  # gaps between streamed chunks (streaming backends only)
+
+
+class EngineRequest(BaseModel):
+    """What owb asks of any engine, in owb's words; each backend maps it to its own options or refuses it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int | None = None  # requests in flight (None: the backend's default)
+    dtype: str | None = None  # None: the card's dtype
+    tp: int | None = None  # tensor parallel size
+    pp: int | None = None  # pipeline parallel size
+    dp: int | None = None  # data parallel size
+    distributed_backend: str | None = None  # how parallel workers are run (mp, ray)
+    random_weights: bool = False  # the card's real shape with random values (speed runs; nothing downloaded)
+    max_model_len: int | None = None  # the longest prompt + output the engine must hold (engines that reserve it)
+    prefix_caching: bool | None = None  # False: never reuse a cached prefix (speed runs)
+
+    @property
+    def parallel(self) -> bool:
+        """Whether more than one device was asked for."""
+        return any((x or 1) > 1 for x in (self.tp, self.pp, self.dp)) or self.distributed_backend is not None
+
+
+class BackendOptions(BaseModel):
+    """Base of a backend's options: unknown fields are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def build(cls, card: ModelCard, request: EngineRequest, args: dict[str, Any]) -> Self:
+        """The options from owb's request and the backend args (card's engine_args for this backend, then CLI).
+
+        The default maps batch_size, dtype and random_weights by name where the model has such fields and refuses
+        parallelism; backends that shard a model override it."""
+        if request.parallel:
+            raise ConfigError("it runs on one device; --tp/--pp/--dp/--distributed-backend are for engines that "
+                              "shard a model (vllm)")
+        if request.random_weights and "random_weights" not in cls.model_fields:
+            raise ConfigError("it cannot load random weights (the model's weights are not in this process)")
+        common = {k: v for k, v in (("batch_size", request.batch_size), ("dtype", request.dtype),
+                                    ("random_weights", request.random_weights or None))
+                  if v is not None and k in cls.model_fields}
+        return cls.parse({**common, **args})
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> Self:
+        """Validate options; an error names the option and what is wrong with it, in one line."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            known = ", ".join(cls.model_fields)
+            if err["type"] == "extra_forbidden":
+                raise ConfigError(f"unknown option '{loc}' (it takes: {known})") from None
+            raise ConfigError(f"option {loc}: {err['msg']}") from None
 
 
 class Backend(Protocol):
     """An engine that turns requests into generations, yielding each as soon as it finishes."""
 
-    name: str
+    name: ClassVar[str]
+    Options: ClassVar[type[BackendOptions]]
+    measures_speed: ClassVar[bool]  # whether `owb bench` may drive it
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> BackendInfo:
         """Name, version and the arguments the engine was built with, for run.json."""
         ...
 
@@ -85,9 +144,9 @@ class TokenizerMethods:
     def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
         """Prompt text through the model's chat template, with the generation prompt appended."""
         if self.tokenizer is None:
-            raise UserError(f"the chat template of '{self.card.id}' is not available locally")
+            raise ConfigError(f"the chat template of '{self.card.id}' is not available locally")
         if self.tokenizer.chat_template is None:
-            raise UserError(f"model '{self.card.id}' has no chat template; set `chat: false` in its card")
+            raise ConfigError(f"model '{self.card.id}' has no chat template; set `chat: false` in its card")
         chat: Any = messages
         return str(self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True,
                                                       **template_kwargs))
@@ -105,7 +164,7 @@ class TokenizerMethods:
         return len(self.tokenizer), frozenset(self.tokenizer.all_special_ids)
 
 
-BACKENDS: dict[str, str] = {
+BACKENDS: dict[str, str | type] = {
     "hf": "harness.backends.hf:HFBackend",
     "vllm": "harness.backends.vllm:VLLMBackend",
     "openai": "harness.backends.openai:OpenAIBackend",
@@ -113,15 +172,38 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def make_backend(name: str, card: ModelCard, options: dict[str, Any]) -> Backend:
-    """Import the named backend's module only now and build it for the card."""
+def register_backend(name: str, target: str | type) -> None:
+    """Add a backend at run time: a class, or "module:Class" imported when it is first used."""
+    BACKENDS[name] = target
+
+
+def backend_class(name: str) -> Any:
+    """The backend class registered under `name` (its module imported only now)."""
     target = BACKENDS.get(name)
     if target is None:
-        raise UserError(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")
+        raise ConfigError(f"unknown backend '{name}'; choose one of {', '.join(BACKENDS)}")
+    if isinstance(target, type):
+        return target
     module_name, cls_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"backend '{name}' needs a package that is not installed: {exc.name}") from None
-    backend: Backend = getattr(module, cls_name)(card, **options)
+        raise EngineError(f"backend '{name}' needs a package that is not installed: {exc.name}") from None
+    return getattr(module, cls_name)
+
+
+def backend_options(name: str, card: ModelCard, request: EngineRequest, args: dict[str, Any]) -> BackendOptions:
+    """The named backend's validated options: from owb's request, the card's engine_args for this backend and
+    `args` (the CLI's --backend-arg, which win). Nothing is loaded, so a bad option fails at once."""
+    cls = backend_class(name)
+    try:
+        options: BackendOptions = cls.Options.build(card, request, {**card.engine_args.get(name, {}), **args})
+    except ConfigError as exc:
+        raise ConfigError(f"backend {name}: {exc}") from None
+    return options
+
+
+def make_backend(name: str, card: ModelCard, request: EngineRequest, args: dict[str, Any]) -> Backend:
+    """Build the named backend for the card with its validated options."""
+    backend: Backend = backend_class(name)(card, backend_options(name, card, request, args))
     return backend

@@ -12,7 +12,6 @@ rest of the run if it fails (its unfinished requests go on without it):
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import partial
@@ -21,15 +20,28 @@ from typing import Any, Literal
 
 import torch
 import transformers
+from pydantic import Field
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
 
 from harness.backends import hf_continuous, hf_decode
-from harness.backends.base import Generation, GenRequest, TokenizerMethods
+from harness.backends.base import BackendOptions, Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
-from harness.errors import UserError
+from harness.errors import EngineError
+from harness.log import warn
+from harness.models import model_path
+from harness.records import BackendInfo, Timings
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-FAST_PATHS = ("auto", "static", "continuous", "off")
+
+
+class HFOptions(BackendOptions):
+    """Options of the transformers backend (`--backend-arg KEY=VALUE`, or the card's engine_args.hf)."""
+
+    batch_size: int = Field(default=16, gt=0)  # rows per static batch; requests in flight when continuous
+    device: str | None = None  # cpu | cuda | cuda:N (default: cuda when available)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = None  # default: the card's
+    fast_path: Literal["auto", "static", "continuous", "off"] = "auto"  # auto: static on CUDA, off on CPU
+    random_weights: bool = False  # the card's real shape, random values
 
 
 class StepClock(LogitsProcessor):
@@ -50,55 +62,49 @@ class HFBackend(TokenizerMethods):
     """Runs a causal LM through transformers `generate`."""
 
     name = "hf"
+    Options = HFOptions
+    measures_speed = True
 
-    def __init__(
-        self,
-        card: ModelCard,
-        model_path: str,
-        batch_size: int = 16,
-        device: str | None = None,
-        dtype: str | None = None,
-        random_weights: bool = False,
-        fast_path: str = "auto",
-    ) -> None:
+    def __init__(self, card: ModelCard, options: HFOptions) -> None:
         self.card = card
-        self.batch_size = batch_size
-        self.random_weights = random_weights
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.options = options
+        self.batch_size = options.batch_size
+        self.random_weights = options.random_weights
+        self.device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError("no GPU: --device cuda was asked for but torch sees no CUDA device")
-        wanted = dtype or card.dtype
+            raise EngineError("no GPU: --device cuda was asked for but torch sees no CUDA device")
+        wanted = options.dtype or card.dtype
         if wanted == "auto":
             wanted = "bfloat16" if self.device.startswith("cuda") else "float32"
         self.dtype = wanted
-        if fast_path not in FAST_PATHS:
-            raise UserError(f"--fast-path must be one of {', '.join(FAST_PATHS)}, not '{fast_path}'")
+        fast_path = options.fast_path
         if fast_path == "auto":
             fast_path = "static" if self.device.startswith("cuda") else "off"
         self.static = fast_path != "off"
         self.continuous = fast_path == "continuous"
         self.lean = self.static
+        path = model_path(card, options.random_weights)
         load_args: dict[str, Any] = {"trust_remote_code": card.trust_remote_code}
-        if card.hf_repo and model_path == card.hf_repo and card.revision:
+        if card.hf_repo and path == card.hf_repo and card.revision:
             load_args["revision"] = card.revision
         if card.gguf_file:
             load_args["gguf_file"] = card.gguf_file
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_path, **load_args)
-            if random_weights:  # the real shape from config.json, random values: speed does not depend on them
-                config = AutoConfig.from_pretrained(model_path, **load_args)
+            self.tokenizer = AutoTokenizer.from_pretrained(path, **load_args)
+            if options.random_weights:  # the real shape from config.json, random values: speed does not depend on them
+                config = AutoConfig.from_pretrained(path, **load_args)
                 self.model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[wanted])
             else:
-                self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[wanted], **load_args)
+                self.model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[wanted], **load_args)
         except OSError as exc:
-            raise UserError(f"cannot load model '{card.id}' from {model_path}: {str(exc).splitlines()[0]}") from None
+            raise EngineError(f"cannot load model '{card.id}' from {path}: {str(exc).splitlines()[0]}") from None
         self.model.to(self.device).eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.eos_ids = self._eos_ids()
         self.decoder = hf_decode.StaticDecoder(self.model, compile_step=self.device.startswith("cuda"))
-        self.model_path = model_path
+        self.model_path = path
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -107,12 +113,12 @@ class HFBackend(TokenizerMethods):
             found.add(self.tokenizer.eos_token_id)
         return sorted(found)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> BackendInfo:
         """Backend name, transformers version and the load/generation arguments."""
-        return {
-            "name": self.name,
-            "version": transformers.__version__,
-            "args": {
+        return BackendInfo(
+            name=self.name,
+            version=transformers.__version__,
+            args={
                 "model_path": self.model_path,
                 "device": self.device,
                 "dtype": self.dtype,
@@ -121,7 +127,7 @@ class HFBackend(TokenizerMethods):
                 "fast_path": self._fast_path_description(),
                 "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             },
-        }
+        )
 
     def _fast_path_description(self) -> str:
         static = ("static KV cache, a group's last batch padded to full size (+ torch.compile on CUDA)"
@@ -157,18 +163,18 @@ class HFBackend(TokenizerMethods):
             ):
                 done.add(finished.request.key)
                 request = finished.request
-                yield self._generation(request, finished.prompt_tokens, finished.token_ids, "request",
+                yield self._generation(request, finished.prompt_tokens, finished.token_ids,
                                        partial(hf_continuous.timings, finished),
                                        eos_off=request.min_new_tokens == request.max_new_tokens)
         except Exception as exc:  # noqa: BLE001 - any engine failure falls back to the static or plain path
             self.continuous = False
-            print(f"warning: continuous batching failed ({type(exc).__name__}: {exc}); the "
-                  f"{len(items) - len(done)} unfinished requests go on without it", file=sys.stderr)
+            warn(f"continuous batching failed ({type(exc).__name__}: {exc}); the "
+                 f"{len(items) - len(done)} unfinished requests go on without it")
         return [item for item in items if item[0].key not in done]
 
     def _generation(
-        self, request: GenRequest, n_prompt: int, tokens: list[int], scope: Literal["request", "batch"],
-        timings: Callable[[int], dict[str, Any]], eos_off: bool = False,
+        self, request: GenRequest, n_prompt: int, tokens: list[int], timings: Callable[[int], Timings],
+        eos_off: bool = False,
     ) -> Generation:
         """A row's Generation: its tokens up to where it really stopped, its text (EOS dropped, cut at a stop
         string) and its timings given that token count. eos_off: EOS did not stop it, every token counts."""
@@ -184,9 +190,8 @@ class HFBackend(TokenizerMethods):
             prompt_tokens=n_prompt,
             output_tokens=n,
             finish_reason=finish,
-            timing_scope=scope,
+            timings=timings(n),
             token_ids=tuple(tokens[:n]),
-            **timings(n),
         )
 
     @staticmethod
@@ -204,10 +209,9 @@ class HFBackend(TokenizerMethods):
                 decoded = self.decoder.decode(prompt_ids, first, self.eos_ids)
             except Exception as exc:  # noqa: BLE001 - the compiled loop failing leaves generate's static path
                 self.lean = False
-                print(f"warning: the compiled decode loop failed ({type(exc).__name__}: {exc}); generate takes over",
-                      file=sys.stderr)
+                warn(f"the compiled decode loop failed ({type(exc).__name__}: {exc}); generate takes over")
             else:
-                yield self._generation(first, len(prompt_ids), decoded.token_ids, "request", decoded.timings)
+                yield self._generation(first, len(prompt_ids), decoded.token_ids, decoded.timings)
                 return
         rows = [ids for _, ids in items]
         kwargs = self._generation_kwargs(first)
@@ -225,12 +229,11 @@ class HFBackend(TokenizerMethods):
             if not self.static:
                 raise
             self.static = self.continuous = False
-            print(f"warning: the static-cache path failed ({type(exc).__name__}: {exc}); the plain path takes over",
-                  file=sys.stderr)
+            warn(f"the static-cache path failed ({type(exc).__name__}: {exc}); the plain path takes over")
             return (yield from self._generate_batch(items, cache_len, rows_wanted))
         prompt_len = batch["input_ids"].shape[1]
         for row, (request, prompt_ids) in enumerate(items):
-            yield self._generation(request, len(prompt_ids), out[row, prompt_len:].tolist(), "batch",
+            yield self._generation(request, len(prompt_ids), out[row, prompt_len:].tolist(),
                                    partial(_batch_timings, clock.times, start))
 
     def _generation_kwargs(self, request: GenRequest) -> dict[str, Any]:
@@ -273,12 +276,11 @@ class HFBackend(TokenizerMethods):
             torch.cuda.empty_cache()
 
 
-def _batch_timings(step_times: list[float], start: float, n: int) -> dict[str, float | None]:
+def _batch_timings(step_times: list[float], start: float, n: int) -> Timings:
     """A row of a batch: TTFT is the batch's prefill, e2e the step that gave the row's last token."""
     ttft = step_times[0] - start if step_times else None
     e2e = step_times[min(n, len(step_times)) - 1] - start if n and step_times else ttft
-    tpot = (e2e - ttft) / (n - 1) if n > 1 and e2e is not None and ttft is not None else None
-    return {"ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e}
+    return Timings.measured("batch", n, ttft, e2e)
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import GenRequest
+from harness.records import Timings
 
 
 class ContinuousBatchingFailed(RuntimeError):
@@ -95,18 +96,12 @@ def _cpu_cache(items: list[tuple[GenRequest, list[int]]], first: GenRequest) -> 
     return {"page_size": page, "num_blocks": blocks + 1}
 
 
-def timings(done: Finished, n: int) -> dict[str, Any]:
+def timings(done: Finished, n: int) -> Timings:
     """Per-request TTFT (from queueing), TPOT, end-to-end, queue time and inter-token gaps of its first n tokens."""
     times = done.token_times[:n]
     if not times:
-        return {"ttft_s": None, "tpot_s": None, "e2e_s": None, "queue_s": None, "itl_s": ()}
-    n = len(times)
-    ttft, e2e = times[0] - done.created, times[-1] - done.created
-    return {
-        "ttft_s": ttft,
-        "tpot_s": (e2e - ttft) / (n - 1) if n > 1 else None,
-        "e2e_s": e2e,
-        "queue_s": max(done.started - done.created, 0.0) if done.started > 0 else None,
-        "itl_s": tuple(b - a for a, b in zip(times, times[1:], strict=False)),
-    }
+        return Timings(scope="request")
+    return Timings.measured("request", len(times), times[0] - done.created, times[-1] - done.created,
+                            queue_s=max(done.started - done.created, 0.0) if done.started > 0 else None,
+                            itl_s=tuple(b - a for a, b in zip(times, times[1:], strict=False)))
 

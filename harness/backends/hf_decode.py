@@ -15,6 +15,7 @@ import torch
 from transformers import StaticCache
 
 from harness.backends.base import GenRequest
+from harness.records import Timings
 
 EOS_CHECK_EVERY = 8
 CACHE_ROUNDING = 256  # cache lengths are rounded up so that a slightly longer request reuses the compiled step
@@ -28,10 +29,9 @@ class Decoded:
     ttft_s: float
     step_s: float  # mean time of one decode step after the first token
 
-    def timings(self, n: int) -> dict[str, float | None]:
-        """TTFT, TPOT and e2e of the first n tokens (steps run past EOS before it was seen are not counted)."""
-        return {"ttft_s": self.ttft_s, "tpot_s": self.step_s if n > 1 else None,
-                "e2e_s": self.ttft_s + self.step_s * (n - 1)}
+    def timings(self, n: int) -> Timings:
+        """Timings of the first n tokens (steps run past EOS before it was seen are not counted)."""
+        return Timings.measured("request", n, self.ttft_s, self.ttft_s + self.step_s * (n - 1))
 
 
 def supports(request: GenRequest) -> bool:

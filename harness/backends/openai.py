@@ -14,59 +14,73 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import httpx
+from pydantic import Field
 
-from harness.backends.base import Generation, GenRequest, TokenizerMethods
+from harness.backends.base import BackendOptions, Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
-from harness.errors import UserError
+from harness.errors import ConfigError, ServerError, UserError
+from harness.models import resolve_model_path
+from harness.records import BackendInfo, Timings
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class OpenAIOptions(BackendOptions):
+    """Options of the OpenAI-compatible client (`--base-url` is `base_url`; `--batch-size` is `batch_size`)."""
+
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    batch_size: int = Field(default=64, gt=0)  # requests in flight
+    timeout_s: float = 600.0
+    retries: int = 5
+    api_key: str = "EMPTY"
+    served_model: str | None = None  # default: the first model the server lists
 
 
 class OpenAIBackend(TokenizerMethods):
     """Streams completions from a server; `batch_size` is the number of requests in flight."""
 
     name = "openai"
+    Options = OpenAIOptions
+    measures_speed = True
 
-    def __init__(self, card: ModelCard, model_path: str | None = None, base_url: str | None = None,
-                 batch_size: int = 64, timeout_s: float = 600.0, retries: int = 5, api_key: str = "EMPTY",
-                 served_model: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
-        if not base_url:
-            raise UserError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
+    def __init__(self, card: ModelCard, options: OpenAIOptions, transport: httpx.BaseTransport | None = None) -> None:
+        if not options.base_url:
+            raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
         self.card = card
-        self.base_url = base_url.rstrip("/")
-        self.concurrency = batch_size
-        self.retries = retries
-        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10.0), transport=transport,
-                                   headers={"Authorization": f"Bearer {api_key}"},
-                                   limits=httpx.Limits(max_connections=batch_size))
-        self.served_model = served_model or self._first_model()
-        self.tokenizer = _local_tokenizer(card, model_path)
+        self.base_url = options.base_url.rstrip("/")
+        self.concurrency = options.batch_size
+        self.retries = options.retries
+        self.client = httpx.Client(timeout=httpx.Timeout(options.timeout_s, connect=10.0), transport=transport,
+                                   headers={"Authorization": f"Bearer {options.api_key}"},
+                                   limits=httpx.Limits(max_connections=options.batch_size))
+        self.served_model = options.served_model or self._first_model()
+        self.tokenizer = _local_tokenizer(card)
 
     def _get(self, path: str) -> httpx.Response:
         try:
             return self.client.get(f"{self.base_url}{path}", timeout=10.0)
         except httpx.HTTPError as exc:
-            raise UserError(f"server down: cannot reach {self.base_url} ({type(exc).__name__})") from None
+            raise ServerError(f"server down: cannot reach {self.base_url} ({type(exc).__name__})") from None
 
     def _first_model(self) -> str:
         response = self._get("/models")
         if response.status_code != 200:
-            raise UserError(f"{self.base_url}/models answered HTTP {response.status_code}")
+            raise ServerError(f"{self.base_url}/models answered HTTP {response.status_code}")
         models = response.json().get("data") or []
         if not models:
-            raise UserError(f"{self.base_url} serves no model")
+            raise ServerError(f"{self.base_url} serves no model")
         return str(models[0]["id"])
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> BackendInfo:
         """Server URL, served model and client settings (the server's version where it reports one)."""
         root = self.base_url.removesuffix("/v1")
         try:
             version = self.client.get(f"{root}/version", timeout=5.0).json().get("version")
         except (httpx.HTTPError, ValueError, AttributeError):
             version = None
-        return {"name": self.name, "version": version,
-                "args": {"base_url": self.base_url, "served_model": self.served_model,
-                         "concurrency": self.concurrency, "retries": self.retries, "endpoint": "/completions"}}
+        return BackendInfo(name=self.name, version=version,
+                           args={"base_url": self.base_url, "served_model": self.served_model,
+                                 "concurrency": self.concurrency, "retries": self.retries, "endpoint": "/completions"})
 
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
         """Stream every request with at most `concurrency` in flight; yield each as it completes."""
@@ -111,7 +125,7 @@ class OpenAIBackend(TokenizerMethods):
                 return self._stream(request.key, payload)
             except (httpx.TransportError, _Retryable) as exc:
                 if attempt == self.retries:
-                    raise UserError(f"server {self.base_url} failed {self.retries + 1} times: {exc}") from None
+                    raise ServerError(f"server {self.base_url} failed {self.retries + 1} times: {exc}") from None
                 time.sleep(min(0.5 * 2**attempt, 10.0))
         raise AssertionError("unreachable")
 
@@ -125,7 +139,7 @@ class OpenAIBackend(TokenizerMethods):
                 raise _Retryable(f"HTTP {response.status_code}")
             if response.status_code != 200:
                 body = response.read().decode("utf-8", "replace")[:300]
-                raise UserError(f"server rejected a request: HTTP {response.status_code}: {body}")
+                raise ServerError(f"server rejected a request: HTTP {response.status_code}: {body}")
             for line in response.iter_lines():
                 if not line.startswith("data:") or line.strip() == "data: [DONE]":
                     continue
@@ -143,19 +157,14 @@ class OpenAIBackend(TokenizerMethods):
                     finish = choice.get("finish_reason") or finish
         end = last or time.perf_counter()
         n = int(usage.get("completion_tokens") or 0)
-        ttft = first - start if first is not None else None
-        e2e = end - start
         return Generation(
             key=key,
             text="".join(text),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=n,
             finish_reason="length" if finish == "length" else "stop",
-            ttft_s=ttft,
-            tpot_s=(e2e - ttft) / (n - 1) if ttft is not None and n > 1 else None,
-            e2e_s=e2e,
-            timing_scope="request",
-            itl_s=tuple(gaps),
+            timings=Timings.measured("request", n, first - start if first is not None else None, end - start,
+                                     itl_s=tuple(gaps)),
         )
 
     def close(self) -> None:
@@ -167,14 +176,12 @@ class _Retryable(Exception):
     """A response worth retrying (5xx, 429)."""
 
 
-def _local_tokenizer(card: ModelCard, model_path: str | None) -> Any:
+def _local_tokenizer(card: ModelCard) -> Any:
     """The card's tokenizer (for the chat template and token counts), or None where it cannot be loaded."""
-    if model_path is None:
-        return None
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(model_path, trust_remote_code=card.trust_remote_code,
+        return AutoTokenizer.from_pretrained(resolve_model_path(card), trust_remote_code=card.trust_remote_code,
                                              **({"gguf_file": card.gguf_file} if card.gguf_file else {}))
-    except (OSError, ValueError):
+    except (OSError, ValueError, UserError):
         return None

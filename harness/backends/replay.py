@@ -7,50 +7,53 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Generation, GenRequest
+from harness.backends.base import BackendOptions, Generation, GenRequest
 from harness.config import ModelCard
-from harness.errors import UserError
-
-
-def replay_key(task: str, doc_id: str, sample_idx: int) -> str:
-    """The sample key shared by requests, samples files and replay lines."""
-    return f"{task}/{doc_id}/{sample_idx}"
+from harness.errors import ConfigError, DataError
+from harness.records import BackendInfo, sample_key
 
 
 def read_replay(path: Path) -> dict[str, str]:
     """Outputs by key from a JSONL file of {"task", "doc_id", "sample_idx", "output"} lines."""
     if not path.is_file():
-        raise UserError(f"replay file not found: {path}")
+        raise DataError(f"replay file not found: {path}")
     outputs: dict[str, str] = {}
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            key = replay_key(row["task"], str(row["doc_id"]), int(row.get("sample_idx", 0)))
+            key = sample_key(row["task"], str(row["doc_id"]), int(row.get("sample_idx", 0)))
             outputs[key] = str(row["output"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"bad replay line {lineno} in {path}: {exc}") from None
+            raise DataError(f"bad replay line {lineno} in {path}: {exc}") from None
     return outputs
+
+
+class ReplayOptions(BackendOptions):
+    """The replayed file (`--replay FILE`)."""
+
+    replay: str | None = None
 
 
 class ReplayBackend:
     """Returns the stored output for each request key; a key with no stored output is an error."""
 
     name = "replay"
+    Options = ReplayOptions
+    measures_speed = False
 
-    def __init__(self, card: ModelCard, replay: str | None = None, outputs: dict[str, str] | None = None) -> None:
+    def __init__(self, card: ModelCard, options: ReplayOptions, outputs: dict[str, str] | None = None) -> None:
         if outputs is None:
-            if replay is None:
-                raise UserError("--backend replay needs --replay FILE.jsonl")
-            outputs = read_replay(Path(replay))
+            if options.replay is None:
+                raise ConfigError("--backend replay needs --replay FILE.jsonl")
+            outputs = read_replay(Path(options.replay))
         self.outputs = outputs
-        self.source = replay
+        self.source = options.replay
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> BackendInfo:
         """Name and the replayed file."""
-        return {"name": self.name, "version": None, "args": {"replay": self.source}}
-
+        return BackendInfo(name=self.name, version=None, args={"replay": self.source})
     def render_chat(self, messages: list[dict[str, str]], template_kwargs: dict[str, Any]) -> str:
         """No template: the messages' contents, one after another."""
         return "\n\n".join(m["content"] for m in messages)
@@ -67,7 +70,7 @@ class ReplayBackend:
         """The stored output for every request, in order."""
         missing = [r.key for r in requests if r.key not in self.outputs]
         if missing:
-            raise UserError(f"replay has no output for {len(missing)} request(s), first: {missing[0]}")
+            raise DataError(f"replay has no output for {len(missing)} request(s), first: {missing[0]}")
         for request in requests:
             yield Generation(
                 key=request.key,

@@ -1,19 +1,39 @@
-"""What every scorer returns, and the default way per-sample scores become per-document values."""
+"""What a scorer is: the per-sample scores it declares, its arguments, how it grades answers and which answer a
+sample votes for."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.records import SampleRecord
+
+
+class NoArgs(BaseModel):
+    """Arguments of a scorer that takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ScoreInfo:
+    """A per-sample score a scorer writes: how metrics built on it read (scale, direction)."""
+
+    name: str
+    higher_is_better: bool | None = True  # None: a description (e.g. output length), never checked for drops
+    scale: Literal["percent", "raw"] = "percent"  # percent: a 0-1 value shown x100
 
 
 @dataclass(frozen=True)
 class Scored:
-    """One sample's grade: what was extracted from the answer and a value per metric (0/1 or a fraction)."""
+    """One sample's grade: what was extracted from the answer and a value per score (0/1 or a fraction)."""
 
     extracted: Any
     scores: dict[str, float]
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # code: status, stderr, exec_s
 
 
 @dataclass(frozen=True)
@@ -27,17 +47,22 @@ class ToScore:
 
 
 class Scorer(Protocol):
-    """Grades answers of one task kind; `per_doc` turns a document's samples into one value per metric."""
+    """Grades the answers of tasks that name it. Built from its validated `Args`; how per-sample scores become
+    per-document metrics (mean, pass@k, majority) is the task's choice, not the scorer's."""
 
-    metrics: list[str]
-    unscaled: set[str]  # metrics reported as they are, not as percentages
+    Args: ClassVar[type[BaseModel]]
+    scores: ClassVar[tuple[ScoreInfo, ...]]
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Grades for many answers (a scorer may run them in parallel)."""
         ...
 
-    def per_doc(self, samples: Sequence[dict[str, Any]], k_max: int) -> dict[str, float]:
-        """A document's value per reported metric, from its sample records (`scores`, `extracted`)."""
+    def vote(self, sample: SampleRecord) -> str | None:
+        """The answer a sample votes for in a majority metric (None: no answer)."""
+        ...
+
+    def same_answer(self, a: str, b: str) -> bool:
+        """Whether two votes are the same answer (equivalence, not string identity, where the scorer knows it)."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -47,8 +72,3 @@ class Scorer(Protocol):
     def close(self) -> None:
         """Stop any worker processes."""
         ...
-
-
-def mean_per_doc(samples: Sequence[dict[str, Any]], metrics: Sequence[str]) -> dict[str, float]:
-    """Each metric's mean over a document's sample records (pass@1 averaged over K, the R1 / Qwen3 protocol)."""
-    return {m: sum(s["scores"][m] for s in samples) / len(samples) for m in metrics}

@@ -5,15 +5,17 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from harness.scorers.base import Scored, ToScore
+from pydantic import BaseModel, ConfigDict
+
+from harness.config import load_hook
+from harness.records import SampleRecord
+from harness.scorers.base import Scored, ScoreInfo, ToScore
 from harness.scorers.sandbox import Sandbox
-from harness.stats import pass_at_k
 
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
-K_VALUES = (1, 10, 100)
 
 
 def fenced_blocks(text: str) -> list[str]:
@@ -40,10 +42,8 @@ def extract_code(answer: str, entry_point: str | None) -> str:
     return "\n\n".join(ast.get_source_segment(code, node) or "" for node in kept) if kept else code
 
 
-def entry_point_of(doc: dict[str, Any]) -> str | None:
-    """HumanEval's entry_point, or the function MBPP's first test calls."""
-    if doc.get("entry_point"):
-        return str(doc["entry_point"])
+def mbpp_entry_point(doc: dict[str, Any]) -> str | None:
+    """The function MBPP's first test calls."""
     tests = doc.get("test_list") or []
     found = re.search(r"assert\s+(?:not\s+)?\(?\s*([A-Za-z_]\w*)\s*\(", tests[0]) if tests else None
     return found.group(1) if found else None
@@ -59,32 +59,45 @@ def _imports_of(prompt: str) -> str:
     return "\n".join(ast.get_source_segment(prompt, n) or "" for n in nodes)
 
 
-def build_program(answer: str, doc: dict[str, Any]) -> str:
-    """The full test program: the solution (completing the prompt where the answer is only a body) + tests."""
-    entry = entry_point_of(doc)
+def humaneval_program(answer: str, doc: dict[str, Any]) -> str:
+    """HumanEval: the solution (the prompt completed where the answer is only a body) + `test` + check(entry)."""
+    entry = str(doc["entry_point"])
     code = extract_code(answer, entry)
-    if "test" in doc and "entry_point" in doc:  # HumanEval
-        prompt = str(doc["prompt"])
-        has_def = entry is not None and re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", code)
-        solution = f"{_imports_of(prompt)}\n{code}" if has_def else prompt + answer
-        return f"{solution}\n\n{doc['test']}\n\ncheck({entry})\n"
+    prompt = str(doc["prompt"])
+    has_def = re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", code)
+    solution = f"{_imports_of(prompt)}\n{code}" if has_def else prompt + answer
+    return f"{solution}\n\n{doc['test']}\n\ncheck({entry})\n"
+
+
+def mbpp_program(answer: str, doc: dict[str, Any]) -> str:
+    """MBPP (full or sanitized): test imports, the solution, the setup code, then the asserts of `test_list`."""
+    code = extract_code(answer, mbpp_entry_point(doc))
     imports = "\n".join(doc.get("test_imports") or [])  # sanitized MBPP
     setup = doc.get("test_setup_code") or ""  # full MBPP: may use names the solution defines
     return f"{imports}\n{code}\n\n{setup}\n" + "\n".join(doc["test_list"]) + "\n"
 
 
+class CodeArgs(BaseModel):
+    """The code scorer's arguments: the function that builds a document's test program from an answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    build_program: str  # "module:function" taking (answer, doc) and returning the program to run
+
+
 class CodeScorer:
-    """Runs each answer's program against the task's tests; per document, pass@k for k <= samples."""
+    """Runs each answer's program against the task's tests in the sandbox; `passed` is 1 when all pass."""
 
-    metrics = [f"pass@{k}" for k in K_VALUES]
-    unscaled: set[str] = set()
+    Args: ClassVar[type[BaseModel]] = CodeArgs
+    scores = (ScoreInfo("passed"),)
 
-    def __init__(self) -> None:
+    def __init__(self, args: CodeArgs) -> None:
+        self.build_program = load_hook(args.build_program)
         self.sandbox = Sandbox()
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Run every answer's program in parallel; `passed` is 1 only when all tests pass."""
-        programs = [build_program(i.answer, i.doc) for i in items]
+        programs = [self.build_program(i.answer, i.doc) for i in items]
         results = self.sandbox.run_many([p for p, i in zip(programs, items, strict=True) if not i.unclosed])
         out, it = [], iter(results)
         for program, item in zip(programs, items, strict=True):
@@ -97,11 +110,13 @@ class CodeScorer:
                               extra={"status": r.status, "stderr": r.stderr_tail, "exec_s": round(r.seconds, 4)}))
         return out
 
-    def per_doc(self, samples: Sequence[dict[str, Any]], k_max: int) -> dict[str, float]:
-        """Unbiased pass@k from the document's n samples, for every k in (1, 10, 100) with k <= n."""
-        n = len(samples)
-        c = sum(int(s["scores"]["passed"]) for s in samples)
-        return {f"pass@{k}": pass_at_k(n, c, k) for k in K_VALUES if k <= n}
+    def vote(self, sample: SampleRecord) -> str | None:
+        """Programs do not vote."""
+        return None
+
+    def same_answer(self, a: str, b: str) -> bool:
+        """Programs do not vote."""
+        return a == b
 
     def describe(self) -> dict[str, Any]:
         """The sandbox's isolation mode and limits."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib.metadata
 import multiprocessing
 import re
-from collections import Counter
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, ClassVar
 
-from harness.scorers.base import Scored, ToScore, mean_per_doc
+from pydantic import BaseModel
+
+from harness.records import SampleRecord
+from harness.scorers.base import NoArgs, Scored, ScoreInfo, ToScore
 
 # lm-evaluation-harness gsm8k.yaml: strict-match and flexible-extract filters, exact_match's regexes_to_ignore.
 STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
@@ -117,36 +119,17 @@ class MathVerifier:
         self._proc, self._conn = None, None
 
 
-def majority(extracted: Sequence[str | None]) -> int | None:
-    """Index of a sample carrying the most frequent non-empty answer (first such sample), or None."""
-    votes = Counter(e for e in extracted if e)
-    if not votes:
-        return None
-    winner = votes.most_common(1)[0][0]
-    return list(extracted).index(winner)
-
-
 class _MathScorer:
-    """Shared per-document aggregation: mean over K samples, plus maj@K on the primary metric when K > 1."""
+    """math-verify in a child process, and votes compared by math-verify's equivalence."""
 
-    metrics: list[str]
-    primary: str
-    unscaled: set[str] = set()
+    Args: ClassVar[type[BaseModel]] = NoArgs
 
-    def __init__(self, timeout_s: float = 10.0) -> None:
+    def __init__(self, args: BaseModel | None = None, timeout_s: float = 10.0) -> None:
         self.verifier = MathVerifier(timeout_s)
 
-    def per_doc(self, samples: Sequence[dict[str, Any]], k_max: int) -> dict[str, float]:
-        """Mean of each metric over the document's samples; `maj@K` scores the majority answer."""
-        values = mean_per_doc(samples, self.metrics)
-        if k_max > 1:
-            pick = majority([self.vote(s["extracted"]) for s in samples])
-            values[f"maj@{k_max}"] = samples[pick]["scores"][self.primary] if pick is not None else 0.0
-        return values
-
-    def vote(self, extracted: Any) -> str | None:
-        """The answer a sample votes for in maj@K."""
-        raise NotImplementedError
+    def same_answer(self, a: str, b: str) -> bool:
+        """Identical, or equivalent by math-verify (so 1/2, \\dfrac{1}{2} and 0.5 are one answer)."""
+        return a == b or self.verifier.equivalent(f"\\boxed{{{a}}}", f"\\boxed{{{b}}}")
 
     def describe(self) -> dict[str, Any]:
         """math-verify version and its per-answer timeout."""
@@ -158,10 +141,9 @@ class _MathScorer:
 
 
 class GSM8KScorer(_MathScorer):
-    """strict_match and flexible_match as lm-evaluation-harness defines them, plus math_verify."""
+    """strict_match and flexible_match as lm-evaluation-harness defines them, plus math_verify of the whole answer."""
 
-    metrics = ["strict_match", "flexible_match", "math_verify"]
-    primary = "flexible_match"
+    scores = (ScoreInfo("strict_match"), ScoreInfo("flexible_match"), ScoreInfo("math_verify"))
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Grades for each answer against the gold number."""
@@ -170,7 +152,7 @@ class GSM8KScorer(_MathScorer):
     def _score(self, item: ToScore) -> Scored:
         gold = gsm8k_target(str(item.target))
         if item.unclosed:
-            return Scored(extracted=None, scores=dict.fromkeys(self.metrics, 0.0))
+            return Scored(extracted=None, scores={s.name: 0.0 for s in self.scores})
         strict, flexible = strict_extract(item.answer), flexible_extract(item.answer)
         scores = {
             "strict_match": float(strict is not None and normalize_number(strict) == gold),
@@ -179,17 +161,20 @@ class GSM8KScorer(_MathScorer):
         }
         return Scored(extracted={"strict": strict, "flexible": flexible}, scores=scores)
 
-    def vote(self, extracted: Any) -> str | None:
+    def vote(self, sample: SampleRecord) -> str | None:
         """The normalised flexible-extract number."""
-        flexible = (extracted or {}).get("flexible")
+        flexible = (sample.extracted or {}).get("flexible")
         return normalize_number(flexible) if flexible else None
 
+    def same_answer(self, a: str, b: str) -> bool:
+        """Normalised numbers compare as strings, as lm-evaluation-harness's exact match does."""
+        return a == b
 
-class Math500Scorer(_MathScorer):
+
+class MathScorer(_MathScorer):
     r"""math-verify equivalence of the last \boxed{} in the answer with the reference answer."""
 
-    metrics = ["math_verify"]
-    primary = "math_verify"
+    scores = (ScoreInfo("math_verify"),)
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Grades for each answer against the reference."""
@@ -202,6 +187,6 @@ class Math500Scorer(_MathScorer):
         ok = self.verifier.equivalent(f"\\boxed{{{item.target}}}", f"\\boxed{{{boxed}}}")
         return Scored(extracted=boxed, scores={"math_verify": float(ok)})
 
-    def vote(self, extracted: Any) -> str | None:
+    def vote(self, sample: SampleRecord) -> str | None:
         """The boxed answer without spaces."""
-        return "".join(str(extracted).split()) if extracted else None
+        return "".join(str(sample.extracted).split()) if sample.extracted else None

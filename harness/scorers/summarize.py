@@ -9,10 +9,13 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
-from harness.errors import UserError
-from harness.scorers.base import Scored, ToScore, mean_per_doc
+from pydantic import BaseModel
+
+from harness.errors import ConfigError
+from harness.records import SampleRecord
+from harness.scorers.base import NoArgs, Scored, ScoreInfo, ToScore
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
@@ -36,7 +39,7 @@ def make_rouge() -> Any:
     try:
         from rouge_score import rouge_scorer
     except ImportError:
-        raise UserError("summarization needs the rouge-score package: pip install rouge-score==0.1.2") from None
+        raise ConfigError("summarization needs the rouge-score package: pip install rouge-score==0.1.2") from None
     return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True, split_summaries=False)
 
 
@@ -49,10 +52,11 @@ def references(target: Any) -> list[str]:
 class SummarizeScorer:
     """ROUGE F1 per document (the best reference per ROUGE type), output length in words and emptiness."""
 
-    metrics = [*ROUGE_TYPES, "empty_rate"]
-    unscaled = {"output_words"}
+    Args: ClassVar[type[BaseModel]] = NoArgs
+    scores = (*(ScoreInfo(name) for name in ROUGE_TYPES), ScoreInfo("empty_rate", higher_is_better=False),
+              ScoreInfo("output_words", higher_is_better=None, scale="raw"))
 
-    def __init__(self) -> None:
+    def __init__(self, args: BaseModel | None = None) -> None:
         self.rouge = make_rouge()
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
@@ -71,9 +75,13 @@ class SummarizeScorer:
         extra = {"empty_rate": float(not answer), "output_words": float(words)}
         return Scored(extracted=answer, scores={**scores, **extra})
 
-    def per_doc(self, samples: Sequence[dict[str, Any]], k_max: int) -> dict[str, float]:
-        """Mean over the document's samples of each ROUGE type, emptiness and output length."""
-        return mean_per_doc(samples, [*self.metrics, "output_words"])
+    def vote(self, sample: SampleRecord) -> str | None:
+        """Summaries do not vote."""
+        return None
+
+    def same_answer(self, a: str, b: str) -> bool:
+        """Summaries do not vote."""
+        return a == b
 
     def describe(self) -> dict[str, Any]:
         """rouge-score settings: stemmer, sentence splitting for Lsum, multi-reference rule."""
