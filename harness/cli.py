@@ -129,7 +129,7 @@ def run(
     with _progress_bars() as progress:
         run_dir = run_eval(opts, resume=resume, progress=progress)
     console.print(run_table(run_dir.read_run()))
-    console.print(f"results: {run_dir.path}")
+    console.print(f"results: {run_dir.path}", soft_wrap=True)
 
 
 @app.command("bench")
@@ -166,7 +166,7 @@ def bench_cmd(
                         seed=seed, dtype=dtype, backend_args=args)
     path = bench(opts)
     console.print(bench_table(read_bench(path)))
-    console.print(f"results: {path}")
+    console.print(f"results: {path}", soft_wrap=True)
 
 
 @app.command()

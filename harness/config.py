@@ -321,6 +321,11 @@ def load_task(name: str) -> TaskSpec:
     path = TASKS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"unknown task '{name}'; known tasks: {', '.join(_available(TASKS_DIR))}")
+    return load_task_file(path)
+
+
+def load_task_file(path: Path) -> TaskSpec:
+    """A task spec from a YAML file, validated with its scorer (arguments, the scores its metrics reduce)."""
     spec = _validate(TaskSpec, _load_yaml(path), path)
     from harness.scorers import check_spec
 

@@ -155,9 +155,9 @@ def _hub_reachable() -> bool:
     """A quick TCP check of the Hub endpoint, so an offline machine fails in seconds, not after retries."""
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return True  # datasets will use its local cache
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
-        socket.create_connection((host, 443), timeout=3).close()
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=3).close()
     except OSError:
         return False
     return True

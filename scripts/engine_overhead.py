@@ -19,13 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.backends.base import GenRequest
-from harness.backends.hf import HFBackend
-from harness.backends.vllm import VLLMBackend
-from harness.bench import decode_bytes_per_token, memory_bandwidth, shape_dir
+from harness.backends.base import EngineRequest, GenRequest, make_backend
+from harness.bench import decode_bytes_per_token, memory_bandwidth
 from harness.config import Sampling, load_card
+from harness.models import model_path
 from harness.perf import environment
-from harness.tiny import resolve_model_path
 
 
 def timed(run: Callable[[], object]) -> float:
@@ -58,11 +56,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     card = load_card(args.model)
-    path = str(shape_dir(card) if args.random_weights else resolve_model_path(card))
-    engine = {"load_format": "dummy"} if args.random_weights else {}
-    backend = VLLMBackend(card, path, batch_size=args.prompts,
-                          engine_args={**engine, "enable_prefix_caching": False,
-                                       "max_model_len": args.input_len + args.output_len})
+    path = model_path(card, args.random_weights)
+    request = EngineRequest(batch_size=args.prompts, random_weights=args.random_weights, prefix_caching=False,
+                            max_model_len=args.input_len + args.output_len)
+    backend: Any = make_backend("vllm", card, request, {})
     from vllm import SamplingParams
 
     vocab, special = backend.vocab()
@@ -80,8 +77,9 @@ def main() -> None:
         timings["owb vLLM backend"].append(timed(lambda: list(backend.generate(requests))))
     backend.close()
 
-    hf = {path_name: HFBackend(card, path, batch_size=args.hf_batch, random_weights=args.random_weights,
-                               fast_path=path_name) for path_name in ("static", "continuous")}
+    hf_request = EngineRequest(batch_size=args.hf_batch, random_weights=args.random_weights)
+    hf: dict[str, Any] = {name: make_backend("hf", card, hf_request, {"fast_path": name})
+                          for name in ("static", "continuous")}
     model = hf["static"].model
     one = [GenRequest("b1", "", Sampling(), args.hf_tokens, 0, (), args.hf_tokens, tuple(prompts[0]))]
     batch1 = {"transformers generate, batch 1": lambda: plain_generate(model, prompts[:1], 1, args.hf_tokens),
@@ -108,7 +106,7 @@ def main() -> None:
         row["share_of_batch1_limit"] = row["output_tokens_per_s"] / limit if row["path"] in batch1 else None
     result = {"model": card.id, "random_weights": args.random_weights, "path": path, "prompts": args.prompts,
               "input_len": args.input_len, "output_len": args.output_len, "hf_tokens": args.hf_tokens,
-              "hf_batch": args.hf_batch, "environment": environment(), "batch1_decode_limit_tok_s": limit,
+              "hf_batch": args.hf_batch, "environment": environment().model_dump(), "batch1_decode_limit_tok_s": limit,
               "owb_vllm_overhead_pct": 100 * (owb - raw) / raw, "hf_fast_speedup_batch1": plain1 / fast1,
               f"hf_fast_speedup_batch{args.hf_batch}": plain_n / fast_n,
               f"hf_continuous_speedup_batch{args.hf_batch}": plain_n / continuous_n, "rows": rows}

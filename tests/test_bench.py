@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.contract import check_bench
 from tests.helpers import owb
+
+pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
 
 SMALL_SHAPE = """id: small-shape
 family: qwen2.5

@@ -8,23 +8,20 @@ from pathlib import Path
 import pytest
 
 from harness.scorers.code import extract_code, fenced_blocks, humaneval_program
-from tests.helpers import owb
 from tests.contract import check_run
+from tests.helpers import run_cli, samples, write_replay
 
 
 def _replay_run(tmp_path: Path, task: str, lines: list[dict], *extra: str) -> dict:
-    replay = tmp_path / f"{task}.jsonl"
-    replay.write_text("\n".join(json.dumps(x) for x in lines))
-    out = tmp_path / "runs"
-    result = owb("run", "--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay), "--tasks", task,
-                 "--output", str(out), *extra)
-    assert result.returncode == 0, result.stderr
-    run_dir = max(out.iterdir(), key=lambda p: p.stat().st_mtime)
+    replay = write_replay(tmp_path / f"{task}.jsonl", lines)
+    run_dir = run_cli("--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay), "--tasks", task,
+                      "--output", str(tmp_path / "runs"), *extra)
     record = check_run(run_dir)
-    record["_samples"] = [json.loads(x) for x in (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()]
+    record["_samples"] = samples(run_dir, task)
     return record
 
 
+@pytest.mark.slow
 def test_all_humaneval_canonical_solutions_pass(shared_data: Path, tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (shared_data / "humaneval" / "HumanEval.jsonl").read_text().splitlines()]
     lines = [{"task": "humaneval", "doc_id": r["task_id"], "sample_idx": 0, "output": r["prompt"] + r["canonical_solution"]}
@@ -36,6 +33,7 @@ def test_all_humaneval_canonical_solutions_pass(shared_data: Path, tmp_path: Pat
     assert entry["scorer"]["sandbox"]["mode"] in ("root-namespaces", "user-namespaces", "plain")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("task", "file"), [("mbpp", "mbpp.jsonl"), ("mbpp_sanitized", "sanitized-mbpp.jsonl")])
 def test_all_mbpp_reference_solutions_of_the_test_split_pass(shared_data: Path, tmp_path: Path, task: str,
                                                             file: str) -> None:

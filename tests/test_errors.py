@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from tests.helpers import owb
 
 
-def _fails_cleanly(result, needle: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [x for x in result.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1, result.stderr
+@dataclass(frozen=True)
+class Ended:
+    """How the console entry point ended: its exit code and what it printed on stderr."""
+
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+    """The real console entry point (`main`), in-process: argv in, exit code and stderr out."""
+    def invoke(*args: str) -> Ended:
+        monkeypatch.setattr(sys, "argv", ["owb", *args])
+        with pytest.raises(SystemExit) as ended:
+            main()
+        return Ended(int(ended.value.code or 0), capsys.readouterr().err)
+
+    return invoke
+
+
+def _fails_cleanly(result: Ended | object, needle: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)  # type: ignore[attr-defined]
+    stderr: str = result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, stderr
     assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
 
 
@@ -29,44 +53,66 @@ def _fails_cleanly(result, needle: str) -> None:
         (["--model", "tiny-llama", "--thinking", "off", "--data", "fixture"], "always thinks"),
         (["--model", "tiny-qwen2", "--backend", "replay", "--data", "fixture"], "needs --replay"),
         (["--resume", "/nonexistent/run"], "not a run directory"),
-        (["--model", "tiny-qwen2", "--backend", "vllm", "--device", "cpu", "--data", "fixture"], "backend vllm: unknown option 'device'"),
+        pytest.param(["--model", "tiny-qwen2", "--backend", "vllm", "--device", "cpu", "--data", "fixture"],
+                     "backend vllm: unknown option 'device'", marks=pytest.mark.slow),
         (["--model", "tiny-qwen2", "--engine-arg", "tensor_parallel_size=2", "--data", "fixture"], "backend hf: unknown option 'tensor_parallel_size'"),
         (["--model", "tiny-qwen2", "--engine-arg", "novalue", "--data", "fixture"], "--backend-arg takes KEY=VALUE"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
-    _fails_cleanly(owb("run", *args, "--output", str(tmp_path)), needle)
+def test_bad_arguments_exit_2_with_one_line(cli, args: list[str], needle: str, tmp_path: Path) -> None:  # noqa: ANN001
+    _fails_cleanly(cli("run", *args, "--output", str(tmp_path)), needle)
 
 
-def test_missing_file_in_data_dir(tmp_path: Path) -> None:
+def test_missing_file_in_data_dir(cli, tmp_path: Path) -> None:  # noqa: ANN001
     (tmp_path / "data").mkdir()
-    _fails_cleanly(owb("run", "--model", "tiny-qwen2", "--tasks", "math500", "--data-dir", str(tmp_path / "data"),
+    _fails_cleanly(cli("run", "--model", "tiny-qwen2", "--tasks", "math500", "--data-dir", str(tmp_path / "data"),
                        "--output", str(tmp_path)), "math500/test.jsonl not found in data directory")
 
 
-def test_malformed_card_yaml(tmp_path: Path) -> None:
+def test_malformed_card_yaml(cli, tmp_path: Path) -> None:  # noqa: ANN001
     card = tmp_path / "bad.yaml"
     card.write_text("id: bad\nfamily: [unclosed\n")
-    _fails_cleanly(owb("run", "--model", str(card), "--output", str(tmp_path)), "malformed YAML")
+    _fails_cleanly(cli("run", "--model", str(card), "--output", str(tmp_path)), "malformed YAML")
 
 
-def test_card_with_unknown_field_is_rejected(tmp_path: Path) -> None:
+def test_card_with_unknown_field_is_rejected(cli, tmp_path: Path) -> None:  # noqa: ANN001
     card = tmp_path / "extra.yaml"
     card.write_text("id: x\nfamily: qwen2.5\narchitecture: qwen2\ntiny: qwen2\ntemprature: 0.7\n")
-    _fails_cleanly(owb("run", "--model", str(card), "--output", str(tmp_path)), "temprature")
+    _fails_cleanly(cli("run", "--model", str(card), "--output", str(tmp_path)), "temprature")
 
 
-def test_bad_replay_line(tmp_path: Path) -> None:
+def test_bad_replay_line(cli, tmp_path: Path) -> None:  # noqa: ANN001
     replay = tmp_path / "r.jsonl"
     replay.write_text('{"task": "gsm8k", "doc_id": "0"}\n')
-    _fails_cleanly(owb("run", "--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay),
+    _fails_cleanly(cli("run", "--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay),
                        "--tasks", "gsm8k", "--data", "fixture", "--output", str(tmp_path)), "bad replay line 1")
 
 
-def test_hub_unreachable_is_a_clear_error(tmp_path: Path) -> None:
+def test_hub_unreachable_is_a_clear_error(cli, tmp_path: Path) -> None:  # noqa: ANN001
     result = owb("run", "--model", "tiny-qwen2", "--tasks", "gsm8k", "--data", "hf", "--output", str(tmp_path))
     _fails_cleanly(result, "cannot load openai/gsm8k")
 
 
-def test_unknown_list_target(tmp_path: Path) -> None:
-    _fails_cleanly(owb("list", "widgets"), "owb list takes")
+def test_unknown_list_target(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    _fails_cleanly(cli("list", "widgets"), "owb list takes")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--no-such-flag"], "No such option: --no-such-flag"),
+        (["run", "--limit"], "Option '--limit' requires an argument"),
+        (["run", "--limit", "many"], "Invalid value for '--limit'"),
+        (["check", "--baseline", "x"], "Missing option '--candidate'"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ],
+)
+def test_usage_errors_are_one_line(cli, args: list[str], needle: str) -> None:  # noqa: ANN001
+    _fails_cleanly(cli(*args), needle)
+
+
+def test_the_console_script_prints_one_line_too(tmp_path: Path) -> None:
+    """The installed `owb` script, as a user runs it: a usage error and a user error."""
+    for args, needle in ((["run", "--no-such-flag"], "No such option"), (["list", "widgets"], "owb list takes")):
+        result = owb(*args)
+        _fails_cleanly(result, needle)

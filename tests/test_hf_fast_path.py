@@ -18,6 +18,8 @@ from harness.tiny import RECIPES
 from tests.contract import check_run
 from tests.helpers import build_backend, run_cli
 
+pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
+
 
 def backend(family: str, batch_size: int, fast_path: str) -> HFBackend:
     built = build_backend("hf", f"tiny-{family}", batch_size=batch_size, fast_path=fast_path)

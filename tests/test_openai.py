@@ -123,6 +123,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> str:
                 continue
 
 
+@pytest.mark.slow
 def test_owb_run_against_vllm_serve(vllm_server: str, tmp_path: Path) -> None:
     result = owb("run", "--model", "tiny-qwen2", "--backend", "openai", "--base-url", vllm_server, "--tasks",
                  "gsm8k,math500", "--data", "fixture", "--limit", "5", "--output", str(tmp_path))
@@ -138,6 +139,7 @@ def test_owb_run_against_vllm_serve(vllm_server: str, tmp_path: Path) -> None:
         assert samples[0]["prompt"].startswith("<|im_start|>system")  # rendered locally, same as offline
 
 
+@pytest.mark.slow
 def test_owb_bench_against_vllm_serve(vllm_server: str, tmp_path: Path) -> None:
     result = owb("bench", "--model", "tiny-qwen2", "--backend", "openai", "--base-url", vllm_server,
                  "--input-len", "24", "--output-len", "12", "--concurrency", "1,4", "--num-prompts", "8",

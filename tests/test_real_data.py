@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 
 from tests.helpers import owb
 from tests.contract import check_run
+
+pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
 
 
 def _run_dir(result, out: Path) -> Path:  # noqa: ANN001

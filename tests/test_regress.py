@@ -12,19 +12,16 @@ import numpy as np
 import pytest
 
 from harness.regress import mcnemar_exact, paired_bootstrap
-from tests.helpers import REPO, owb
+from tests.helpers import REPO, owb, run_cli, write_replay
 
 ARTIFACTS = REPO / "runs" / "test-artifacts"
 
 
 def _gsm8k_run(shared_data: Path, out: Path, outputs: list[str]) -> Path:
-    replay = out.with_suffix(".jsonl")
-    replay.write_text("\n".join(json.dumps({"task": "gsm8k", "doc_id": str(i), "sample_idx": 0, "output": o})
-                                for i, o in enumerate(outputs)))
-    result = owb("run", "--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay), "--tasks", "gsm8k",
-                 "--data-dir", str(shared_data), "--limit", str(len(outputs)), "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    return next(out.iterdir())
+    replay = write_replay(out.with_suffix(".jsonl"), [{"task": "gsm8k", "doc_id": str(i), "sample_idx": 0, "output": o}
+                                                      for i, o in enumerate(outputs)])
+    return run_cli("--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay), "--tasks", "gsm8k",
+                   "--data-dir", str(shared_data), "--limit", str(len(outputs)), "--output", str(out))
 
 
 @pytest.fixture
@@ -104,6 +101,7 @@ def test_paired_statistics() -> None:
     assert p_noise > 0.05
 
 
+@pytest.mark.slow
 def test_slowdown_limit_uses_output_tokens_per_s(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     for _ in range(2):
@@ -117,6 +115,7 @@ def test_slowdown_limit_uses_output_tokens_per_s(tmp_path: Path) -> None:
     assert _check(a, b).returncode == 0  # speed is only checked when asked for
 
 
+@pytest.mark.slow
 def test_compare_html_renders_tables_and_plots_in_chromium(shared_data: Path, tmp_path: Path,
                                                            baseline_outputs) -> None:  # noqa: ANN001
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -154,6 +153,7 @@ def test_compare_html_renders_tables_and_plots_in_chromium(shared_data: Path, tm
     print(f"screenshot of the HTML report: {shot}")
 
 
+@pytest.mark.slow
 def test_rescore_recomputes_scores_from_raw_outputs(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     assert owb("run", "--model", "tiny-llama", "--tasks", "math500,gsm8k", "--data", "fixture", "--limit", "4",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import signal
@@ -12,6 +14,8 @@ from pathlib import Path
 
 from tests.helpers import owb
 from tests.contract import check_run
+
+pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
 
 
 def _keys(run_dir: Path, task: str) -> list[str]:

@@ -10,6 +10,8 @@ from harness.tiny import RECIPES
 from tests.contract import check_run
 from tests.helpers import run_cli
 
+pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
+
 
 @pytest.mark.parametrize("family", sorted(RECIPES))
 def test_every_tiny_family_runs_and_writes_the_contract(family: str, tmp_path: Path) -> None:

