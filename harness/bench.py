@@ -38,19 +38,16 @@ class BenchOptions:
     backend_args: dict[str, Any] = field(default_factory=dict)
 
 
-def decode_bytes_per_token(model_dir: Path, dtype_bytes: int) -> int:
-    """Bytes of weights read per batch-1 decode step: every parameter, less an untied input embedding
-    (only one row of it is read)."""
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForCausalLM
+def decode_bytes(model_dir: Path, dtype_bytes: int, context: int) -> tuple[int, int]:
+    """Bytes one batch-1 decode step reads at `context` tokens: the weights it uses (for a mixture of experts, top-k
+    of the routed experts; an untied input embedding only a row) and the KV cache so far."""
+    from transformers import AutoConfig
+
+    from harness.sizes import kv_bytes_per_token, weight_bytes
 
     config = AutoConfig.from_pretrained(model_dir)
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(config)
-    total = sum(p.numel() for p in model.parameters())
-    if not getattr(config, "tie_word_embeddings", False):
-        total -= model.get_input_embeddings().weight.numel()
-    return int(total * dtype_bytes)
+    dtype = "bfloat16" if dtype_bytes == 2 else "float32"
+    return weight_bytes(config, dtype).decode, kv_bytes_per_token(config, dtype_bytes) * context
 
 
 def memory_bandwidth(device: str) -> float:
@@ -107,16 +104,17 @@ def _open(card: ModelCard, opts: BenchOptions) -> Backend:
     return make_backend(opts.backend, card, request, opts.backend_args)
 
 
-def roofline(described: BackendInfo, model_dir: Path, levels: list[BenchLevel]) -> Roofline:
-    """Measured memory bandwidth, the batch-1 decode limit it implies, and the measured batch-1 decode."""
+def roofline(described: BackendInfo, model_dir: Path, levels: list[BenchLevel], context: int) -> Roofline:
+    """Measured memory bandwidth, the batch-1 decode limit it implies at the mean decode context, and the measured
+    batch-1 decode."""
     import torch
 
     on_gpu = str(described.args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")) != "cpu"
     dtype = str(described.args.get("dtype", "auto"))
     dtype_bytes = 2 if dtype in ("bfloat16", "float16") or (dtype == "auto" and on_gpu) else 4
     bandwidth = memory_bandwidth("cuda" if on_gpu else "cpu")
-    weight_bytes = decode_bytes_per_token(model_dir, dtype_bytes)
-    limit = bandwidth / weight_bytes
+    weight_bytes, kv_bytes = decode_bytes(model_dir, dtype_bytes, context)
+    limit = bandwidth / (weight_bytes + kv_bytes)
     batch1 = next((lvl for lvl in levels if lvl.concurrency == 1), None)
     measured = 1 / batch1.tpot_s.p50 if batch1 and batch1.tpot_s else None
     return Roofline(
@@ -124,6 +122,8 @@ def roofline(described: BackendInfo, model_dir: Path, levels: list[BenchLevel]) 
         memory_bandwidth_gb_s=bandwidth / 1e9,
         weight_dtype_bytes=dtype_bytes,
         decode_weight_bytes=weight_bytes,
+        decode_kv_bytes=kv_bytes,
+        context_tokens=context,
         batch1_decode_limit_tok_s=limit,
         batch1_decode_measured_tok_s=measured,
         batch1_share_of_limit=measured / limit if measured else None,
@@ -155,7 +155,8 @@ def bench(opts: BenchOptions) -> Path:
         backend.close()
     # The roofline needs the weights in this process: a served model's memory is on another machine.
     model_dir = described.args.get("model_path")
-    roof = roofline(described, Path(model_dir), levels) if model_dir and Path(model_dir).is_dir() else None
+    context = opts.input_len + opts.output_len // 2  # the mean context over a request's decode steps
+    roof = roofline(described, Path(model_dir), levels, context) if model_dir and Path(model_dir).is_dir() else None
     bench_id = f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{card.id}-{opts.backend}-bench"
     record = BenchRecord(
         bench_id=bench_id,

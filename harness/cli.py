@@ -247,6 +247,25 @@ def list_(what: Annotated[str, typer.Argument(help="models | tasks")]) -> None:
     console.print(table)
 
 
+@app.command()
+def pin(
+    files: Annotated[Optional[list[Path]], typer.Argument(help="card or task YAMLs (default: all of them)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="show the commits without writing them")] = False,
+) -> None:
+    """Replace the Hub branch names (revision: main) of cards and tasks by the commits they name now."""
+    from rich.table import Table
+
+    from harness.config import CARDS_DIR, TASKS_DIR
+    from harness.pins import pin_file
+
+    paths = files or sorted([*CARDS_DIR.glob("*.yaml"), *TASKS_DIR.glob("*.yaml")])
+    table = Table("file", "repository", "was", "commit", title="owb pin" + (" (dry run)" if dry_run else ""))
+    for path in paths:
+        for p in pin_file(path, dry_run=dry_run):
+            table.add_row(p.file.name, p.repo, p.revision, p.commit)
+    console.print(table if table.row_count else "nothing to pin: every Hub revision is a commit already")
+
+
 @app.command("make-tiny")
 def make_tiny_cmd(
     family: Annotated[str, typer.Option(help="a tiny recipe (architecture) or all")] = "all",

@@ -63,19 +63,50 @@ class ThinkingSwitch(Strict):
     on_flag: str = "/think"
     off_flag: str = "/no_think"
     default: Mode = "off"
-    # True when the rendered prompt (thinking on) already opens the think block, so only the end tag is generated.
-    template_opens_think: bool = False
+
+
+class ClaimProtocol(Strict):
+    """How a published score was measured, as far as its source says (None: not stated)."""
+
+    samples: int | None = None  # k samples per problem, pass@1 their mean (None: one, or not stated)
+    temperature: float | None = None  # 0: greedy
+    top_p: float | None = None
+    top_k: int | None = None
+    presence_penalty: float | None = None
+    max_tokens: int | None = None
+    shots: int | None = None  # few-shot examples in the prompt
+    name: str | None = None  # an owb protocol that reproduces it (`--protocol NAME`)
+
+    def describe(self) -> str:
+        """The settings in a few words, e.g. 'k=64, temp 0.6, top_p 0.95, 32768 max tokens'."""
+        parts = [f"k={self.samples}" if self.samples else "",
+                 "greedy" if self.temperature == 0 else f"temp {self.temperature:g}" if self.temperature else "",
+                 f"top_p {self.top_p:g}" if self.top_p else "", f"top_k {self.top_k}" if self.top_k else "",
+                 f"presence {self.presence_penalty:g}" if self.presence_penalty else "",
+                 f"{self.max_tokens} max tokens" if self.max_tokens else "",
+                 f"{self.shots}-shot" if self.shots is not None else "",
+                 f"protocol {self.name}" if self.name else ""]
+        return ", ".join(p for p in parts if p) or "settings not stated"
 
 
 class PublishedScore(Strict):
-    """A score the model's authors published, with the settings they used."""
+    """A score the model's authors published: the benchmark exactly as they name it, the owb task and metric that
+    measure the same thing (none where no owb task does), the thinking mode, the protocol, and the source."""
 
-    task: str
-    metric: str
+    benchmark: str  # as published: "MATH-500", "MATH" (all 5000), "AIME 2024", "GSM8K", "HumanEval", ...
+    task: str | None = None
+    metric: str | None = None
     value: float
     thinking: Mode | None = None
-    settings: str = ""
-    source: str = ""
+    protocol: ClaimProtocol = ClaimProtocol()
+    notes: str = ""
+    source: str
+
+    @model_validator(mode="after")
+    def _task_needs_metric(self) -> PublishedScore:
+        if (self.task is None) != (self.metric is None):
+            raise ValueError(f"claim {self.benchmark}: `task` and `metric` go together")
+        return self
 
 
 class ModelCard(Strict):
@@ -131,10 +162,6 @@ class ModelCard(Strict):
     def max_new_tokens_for(self, mode: Mode) -> int:
         """Recommended generation budget for a mode."""
         return self.max_new_tokens.get(mode) or max(self.max_new_tokens.values())
-
-    def splits_reasoning(self, mode: Mode) -> bool:
-        """True when outputs in this mode carry a reasoning block to split off."""
-        return self.reasoning.think_end is not None and (mode == "on" or self.thinking.kind == "always")
 
 
 class SourceHF(Strict):

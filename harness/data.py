@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import importlib.util
@@ -15,6 +16,7 @@ from urllib.parse import urlparse
 
 from harness.config import TASKS_DIR, DataSource, TaskSpec, load_hook, stable_hash
 from harness.errors import DataError
+from harness.pins import cached_commit
 from harness.records import DataProvenance
 
 
@@ -37,11 +39,12 @@ class TaskData:
     location: str
     revision: str | None
     file_sha256: str | None
+    resolved_revision: str | None = None
 
     def provenance(self) -> DataProvenance:
         """The data part of a task's config in run.json."""
         return DataProvenance(source=self.source, location=self.location, revision=self.revision,
-                              file_sha256=self.file_sha256,
+                              resolved_revision=self.resolved_revision, file_sha256=self.file_sha256,
                               docs_hash=stable_hash([[d.doc_id, d.fields] for d in self.docs]))
 
 
@@ -75,6 +78,7 @@ def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, li
         rows = _hub_rows(spec, hf.split)
         shots = _hub_rows(spec, hf.fewshot_split) if hf.fewshot_split and spec.prompt.fewshot_ids else rows
         data = _select(spec, rows, shots, "hf", f"{hf.path}:{hf.name or ''}:{hf.split}", hf.revision, None, limit)
+        data = dataclasses.replace(data, resolved_revision=cached_commit(hf.path, "dataset", hf.revision))
     if not data.docs:
         raise DataError(f"task {spec.name}: no documents selected from {data.location}")
     return data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config import ModelCard, Mode
+from harness.config import ModelCard
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,14 @@ class Split:
     unclosed: bool
 
 
-def split_output(text: str, card: ModelCard, mode: Mode) -> Split:
+def split_output(text: str, card: ModelCard, prompt: str) -> Split:
     """Reasoning is the text before the last think-end tag; the answer is after it (inside answer tags if any).
 
-    A think block that was opened (by the model or by the template) and never closed means the
-    output was cut off: the answer is empty and `unclosed` is set, so it scores 0.
+    A think block that was opened and never closed means the output was cut off: the answer is empty and
+    `unclosed` is set, so it scores 0. The block is open when the model wrote the think-start tag, or when the
+    rendered prompt ends with it (templates such as DeepSeek-R1-Distill's later one open it for the model; the
+    first-published one does not, so the same card may see either). The answer keeps its indentation (a code
+    completion may be a bare function body); only blank lines around it are dropped.
     """
     tags = card.reasoning
     reasoning, answer, unclosed = "", text, False
@@ -28,19 +31,26 @@ def split_output(text: str, card: ModelCard, mode: Mode) -> Split:
         end = text.rfind(tags.think_end)
         if end >= 0:
             reasoning, answer = text[:end], text[end + len(tags.think_end) :]
-        elif _think_opened(text, card, mode):
+        elif _think_opened(text, card, prompt):
             reasoning, answer, unclosed = text, "", True
         if tags.think_start and reasoning.lstrip().startswith(tags.think_start):
             reasoning = reasoning.lstrip()[len(tags.think_start) :]
     if tags.answer_start is not None and not unclosed:
         answer = _inside_answer_tags(answer, tags.answer_start, tags.answer_end)
-    return Split(reasoning=reasoning.strip(), answer=answer.strip(), unclosed=unclosed)
+    return Split(reasoning=reasoning.strip(), answer=strip_blank_lines(answer), unclosed=unclosed)
 
 
-def _think_opened(text: str, card: ModelCard, mode: Mode) -> bool:
-    opens_in_prompt = card.thinking.template_opens_think and card.splits_reasoning(mode)
+def strip_blank_lines(text: str) -> str:
+    """The text without leading blank lines and trailing whitespace; the first line keeps its indentation."""
+    lines = text.rstrip().split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _think_opened(text: str, card: ModelCard, prompt: str) -> bool:
     start = card.reasoning.think_start
-    return opens_in_prompt or (start is not None and start in text)
+    return start is not None and (prompt.rstrip().endswith(start) or start in text)
 
 
 def _inside_answer_tags(text: str, start: str, end: str | None) -> str:

@@ -132,6 +132,7 @@ class DataProvenance(Record):
     source: str
     location: str
     revision: str | None
+    resolved_revision: str | None = None  # the commit the Hub cache held for `revision` (Hub data only)
     file_sha256: str | None
     docs_hash: str
 
@@ -194,6 +195,7 @@ class RunOptions(Record):
     thinking: Mode | None = None
     greedy: bool = False
     max_new_tokens: int | None = None
+    protocol: str | None = None  # a named evaluation protocol (e.g. r1), recorded so claims can match on it
     data_source: DataSource = "auto"
     data_dir: str | None = None
     output: str = "runs"
@@ -215,6 +217,7 @@ class ModelInfo(Record):
     card_hash: str
     path: str | None
     revision: str | None
+    resolved_revision: str | None = None  # the commit actually loaded from the Hub cache (Hub models only)
     dtype: str | None
 
 
@@ -303,7 +306,9 @@ class Roofline(Record):
     memory: str
     memory_bandwidth_gb_s: float
     weight_dtype_bytes: int
-    decode_weight_bytes: int
+    decode_weight_bytes: int  # weights read per token (MoE: shared parts + top-k routed experts)
+    decode_kv_bytes: int | None = None  # KV cache read per token at `context_tokens` (schema 1 left it out)
+    context_tokens: int | None = None  # input + half the output: the mean context of a decode step
     batch1_decode_limit_tok_s: float
     batch1_decode_measured_tok_s: float | None
     batch1_share_of_limit: float | None
@@ -377,10 +382,23 @@ def _v1_options(invocation: dict[str, Any]) -> dict[str, Any]:
     return {**opts, "backend_args": args}
 
 
+V1_BENCHMARKS = {"gsm8k": "GSM8K", "math500": "MATH-500", "humaneval": "HumanEval", "mbpp": "MBPP"}
+
+
 def upgrade_card_v1(card: dict[str, Any]) -> dict[str, Any]:
-    """A schema-1 card: flat (vLLM) engine_args become per-backend."""
+    """A schema-1 card: flat (vLLM) engine_args become per-backend; whether the template opens the think block
+    is read from each rendered prompt now, not declared."""
     engine_args = card.get("engine_args") or {}
-    return {**card, "engine_args": {"vllm": engine_args} if engine_args else {}}
+    thinking = {k: v for k, v in (card.get("thinking") or {}).items() if k != "template_opens_think"}
+    claims = []
+    for c in card.get("published", []):
+        full_math = "MATH (full)" in c.get("settings", "")  # schema-1 cards filed full-MATH scores under math500
+        claims.append({"benchmark": "MATH" if full_math else V1_BENCHMARKS.get(c["task"], c["task"]),
+                       "task": None if full_math else c["task"], "metric": None if full_math else c["metric"],
+                       "value": c["value"], "thinking": c.get("thinking"), "notes": c.get("settings", ""),
+                       "source": c.get("source", "")})
+    return {**card, "engine_args": {"vllm": engine_args} if engine_args else {}, "thinking": thinking,
+            "published": claims}
 
 
 def _upgrade_run_v1(data: dict[str, Any]) -> dict[str, Any]:

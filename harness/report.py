@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from harness.config import PublishedScore
 from harness.perf import run_output_tokens_per_s
 from harness.records import BenchRecord, MetricSummary, RunRecord
 from harness.results import RunDir
@@ -81,6 +82,30 @@ def bench_table(record: BenchRecord) -> Table:
 
 
 @dataclass(frozen=True)
+class ShownClaim:
+    """A published claim shown beside a run of the same task, metric and thinking mode."""
+
+    claim: PublishedScore
+    outside_ci: bool  # the published value lies outside the run's measured 95% CI
+
+    def detail(self) -> str:
+        """Benchmark, mode, protocol, notes and source in one line (footnote, tooltip)."""
+        c = self.claim
+        mode = f", thinking {c.thinking}" if c.thinking else ""
+        notes = f"; {c.notes}" if c.notes else ""
+        return f"{c.benchmark} {c.metric}{mode}: {c.protocol.describe()}{notes}. Source: {c.source}"
+
+
+def matching_claims(record: RunRecord, task: str, metric: str) -> list[PublishedScore]:
+    """The card's claims measured like this run: same owb task and metric, same thinking mode (or unstated), and
+    the same owb protocol where the claim names one."""
+    protocol = record.invocation.protocol
+    return [c for c in record.model.card.published
+            if c.task == task and c.metric == metric and c.thinking in (None, record.thinking)
+            and (c.protocol.name is None or c.protocol.name == protocol)]
+
+
+@dataclass(frozen=True)
 class RunRow:
     """One run as a row of a comparison: who ran, the metrics with CIs, the published claims, the speed."""
 
@@ -90,7 +115,7 @@ class RunRow:
     thinking: str
     metrics: dict[tuple[str, str], MetricSummary]
     primary: dict[str, str]
-    published: dict[tuple[str, str], float]
+    published: dict[tuple[str, str], list[ShownClaim]]
     output_tokens_per_s: float | None
     ttft_p50_s: float | None
 
@@ -105,10 +130,12 @@ def load_row(path: Path) -> RunRow:
     run_dir = RunDir(path)
     record = run_dir.read_run()
     metrics = {(t, m): v for t, e in record.tasks.items() for m, v in e.metrics.items()}
-    claims: dict[tuple[str, str], float] = {}
-    for claim in record.model.card.published:
-        if claim.thinking in (None, record.thinking) and (claim.task, claim.metric) in metrics:
-            claims.setdefault((claim.task, claim.metric), claim.value)
+    claims: dict[tuple[str, str], list[ShownClaim]] = {}
+    for (task, metric), summary in metrics.items():
+        lo, hi = summary.ci95 or (float("-inf"), float("inf"))
+        shown = [ShownClaim(c, not lo <= c.value <= hi) for c in matching_claims(record, task, metric)]
+        if shown:
+            claims[(task, metric)] = shown
     ttft = percentiles([s.ttft_s for t in record.tasks for s in run_dir.load_samples(t)])
     return RunRow(
         run_id=record.run_id,
@@ -127,39 +154,63 @@ def _columns(rows: list[RunRow]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(key for row in rows for key in row.metrics))
 
 
-def _cells(rows: list[RunRow]) -> tuple[list[str], list[list[str]]]:
-    """Header and body of the comparison: a value-with-CI column per task metric, then its published claim."""
+OUTSIDE_CI = "*"
+LEGEND = f"{OUTSIDE_CI} the published value lies outside this run's 95% CI"
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The comparison as text: header, one row per run, footnotes for the published claims and, per claim cell,
+    the claims' details (tooltips)."""
+
+    header: list[str]
+    body: list[list[str]]
+    footnotes: list[str]
+    details: dict[tuple[int, int], str]
+
+
+def _cells(rows: list[RunRow]) -> Cells:
+    """A value-with-CI column per task metric, then its published claims (numbered footnotes), then speed."""
     columns = _columns(rows)
     claimed = [c for c in columns if any(c in r.published for r in rows)]
     header = ["run", "model", "backend", "thinking", *[f"{t} {m}" for t, m in columns],
               *[f"{t} {m} (published)" for t, m in claimed], "out tok/s", "ttft p50 s"]
-    body = []
-    for r in rows:
-        body.append([
-            r.run_id, r.model, r.backend, r.thinking,
-            *[fmt_metric(r.metrics.get(c)) for c in columns],
-            *[_fmt(r.published.get(c), ".1f") for c in claimed],
-            _fmt(r.output_tokens_per_s, ".1f"), _fmt(r.ttft_p50_s, ".3f"),
-        ])
-    return header, body
+    notes: dict[str, int] = {}
+    body, details = [], {}
+    for i, r in enumerate(rows):
+        claim_cells = []
+        for j, c in enumerate(claimed):
+            shown = r.published.get(c, [])
+            refs = [notes.setdefault(s.detail(), len(notes) + 1) for s in shown]
+            claim_cells.append("; ".join(f"{s.claim.value:.1f}{OUTSIDE_CI if s.outside_ci else ''} [{n}]"
+                                         for s, n in zip(shown, refs, strict=True)) or "-")
+            if shown:
+                details[(i, 4 + len(columns) + j)] = " | ".join(s.detail() for s in shown)
+        body.append([r.run_id, r.model, r.backend, r.thinking, *[fmt_metric(r.metrics.get(c)) for c in columns],
+                     *claim_cells, _fmt(r.output_tokens_per_s, ".1f"), _fmt(r.ttft_p50_s, ".3f")])
+    footnotes = [f"[{n}] {text}" for text, n in notes.items()] + ([LEGEND] if notes else [])
+    return Cells(header, body, footnotes, details)
 
 
 def compare_table(rows: list[RunRow]) -> Table:
-    """The comparison for the terminal."""
-    header, body = _cells(rows)
-    table = Table(title="owb compare (values in %, 95% CI in brackets)")
-    for name in header:
+    """The comparison for the terminal, the published claims' protocols and sources below it."""
+    cells = _cells(rows)
+    table = Table(title="owb compare (values in %, 95% CI in brackets)", caption="\n".join(cells.footnotes) or None,
+                  caption_justify="left")
+    for name in cells.header:
         table.add_column(name)
-    for line in body:
+    for line in cells.body:
         table.add_row(*line)
     return table
 
 
 def to_markdown(rows: list[RunRow]) -> str:
-    """The comparison as a markdown table."""
-    header, body = _cells(rows)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(line) + " |" for line in body]
+    """The comparison as a markdown table, with the published claims' protocols and sources as footnotes."""
+    cells = _cells(rows)
+    lines = ["| " + " | ".join(cells.header) + " |", "|" + "---|" * len(cells.header)]
+    lines += ["| " + " | ".join(line) + " |" for line in cells.body]
+    if cells.footnotes:
+        lines += ["", *[f"{note}  " for note in cells.footnotes]]
     return "\n".join(lines) + "\n"
 
 
@@ -169,13 +220,16 @@ def to_csv(rows: list[RunRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["run_id", "model", "backend", "thinking", "output_tokens_per_s", "ttft_p50_s",
-                     *[f"{t}:{m}:{part}" for t, m in columns for part in ("value", "ci95_lo", "ci95_hi", "published")]])
+                     *[f"{t}:{m}:{part}" for t, m in columns
+                       for part in ("value", "ci95_lo", "ci95_hi", "published", "published_detail")]])
     for r in rows:
         cells: list[Any] = [r.run_id, r.model, r.backend, r.thinking, r.output_tokens_per_s, r.ttft_p50_s]
         for c in columns:
             metric = r.metrics.get(c)
             lo, hi = (metric.ci95 if metric and metric.ci95 else (None, None))
-            cells += [metric.value if metric else None, lo, hi, r.published.get(c)]
+            shown = r.published.get(c, [])
+            cells += [metric.value if metric else None, lo, hi, ";".join(f"{s.claim.value:g}" for s in shown) or None,
+                      " | ".join(s.detail() for s in shown) or None]
         writer.writerow(cells)
     return out.getvalue()
 
@@ -230,9 +284,17 @@ def _ci(row: RunRow, task: str, metric: str) -> tuple[float, float]:
 
 def to_html(rows: list[RunRow]) -> str:
     """A self-contained HTML report: the comparison table and, per task, inline SVG plots."""
-    header, body = _cells(rows)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>" for line in body)
+    cells = _cells(rows)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in cells.header)
+
+    def td(i: int, j: int, text: str) -> str:
+        tip = cells.details.get((i, j))
+        return f'<td title="{html.escape(tip)}">{html.escape(text)}</td>' if tip else f"<td>{html.escape(text)}</td>"
+
+    trs = "".join("<tr>" + "".join(td(i, j, c) for j, c in enumerate(line)) + "</tr>"
+                  for i, line in enumerate(cells.body))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in cells.footnotes)
+    footnotes = f'<ul class="claims">{notes}</ul>' if notes else ""
     figures = "".join(f'<figure class="plot"><figcaption>{html.escape(t)}</figcaption>{svg}</figure>'
                       for t, svg in _plots(rows))
     return f"""<!DOCTYPE html>
@@ -247,6 +309,7 @@ figure {{ margin: 1.5rem 0; }} figcaption {{ font-weight: bold; }}
 <h1>owb compare</h1>
 <p>Values in percent with 95% confidence intervals; speed is output tokens per second over generation time.</p>
 <table id="runs"><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>
+{footnotes}
 <h2>Plots</h2>
 {figures}
 </body></html>

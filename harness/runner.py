@@ -17,6 +17,7 @@ from harness.errors import ConfigError, DataError, Interrupted
 from harness.log import warn
 from harness.metrics import document_values, summaries
 from harness.perf import aggregate_perf, environment
+from harness.pins import cached_commit
 from harness.prompts import build_prompt
 from harness.reasoning import split_output
 from harness.records import (
@@ -112,6 +113,7 @@ def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend) ->
         invocation=opts,
         model=ModelInfo(id=card.id, card=card, card_hash=stable_hash(card_json),
                         path=described.args.get("model_path"), revision=card.revision,
+                        resolved_revision=_loaded_commit(card, described.args.get("model_path")),
                         dtype=described.args.get("dtype", card.dtype)),
         backend=described,
         environment=environment(),
@@ -121,6 +123,13 @@ def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend) ->
     )
     run_dir.write_run(record)
     return run_dir, record
+
+
+def _loaded_commit(card: ModelCard, path: str | None) -> str | None:
+    """The commit of the card's Hub repo that the engine loaded (the Hub cache's snapshot for its revision)."""
+    if card.hf_repo is None or path != card.hf_repo:
+        return None
+    return cached_commit(card.hf_repo, "model", card.revision)
 
 
 def _checked_config(name: str, entry: TaskResult, config: TaskConfig, record: RunRecord) -> None:
@@ -165,7 +174,7 @@ def _run_task(spec: TaskSpec, data: TaskData, card: ModelCard, mode: Mode, sampl
     advance = progress(spec.name, len(requests))
     try:
         for batch, seconds in _timed_batches(backend.generate(requests), flush_every=opts.batch_size or 16):
-            run_dir.append_samples(spec.name, _to_records(batch, docs, card, mode, scorer, backend))
+            run_dir.append_samples(spec.name, _to_records(batch, docs, card, scorer, backend))
             entry.gen_wall_s += seconds
             record.updated_at = _now()
             run_dir.write_run(record)
@@ -208,23 +217,23 @@ DocIndex = dict[str, tuple[Document, int, str]]
 """sample key -> (document, sample index, rendered prompt)"""
 
 
-def _grade(texts: Sequence[tuple[str, str]], docs: DocIndex, card: ModelCard, mode: Mode,
-           scorer: Scorer) -> list[_Graded]:
-    """Split and score (key, raw output) pairs."""
-    splits = [split_output(text, card, mode) for _, text in texts]
+def _grade(texts: Sequence[tuple[str, str, str]], docs: DocIndex, card: ModelCard, scorer: Scorer) -> list[_Graded]:
+    """Split and score (key, prompt, raw output) triples."""
+    splits = [split_output(text, card, prompt) for _, prompt, text in texts]
     items = [ToScore(sp.answer, docs[key][0].target, docs[key][0].fields, sp.unclosed)
-             for (key, _), sp in zip(texts, splits, strict=True)]
+             for (key, _, _), sp in zip(texts, splits, strict=True)]
     return [
         _Graded(sp.reasoning, sp.answer, scored.extracted, docs[key][0].target, scored.scores, sp.unclosed,
                 scored.extra)
-        for (key, _), sp, scored in zip(texts, splits, scorer.score_batch(items), strict=True)
+        for (key, _, _), sp, scored in zip(texts, splits, scorer.score_batch(items), strict=True)
     ]
 
 
-def _to_records(batch: list[Generation], docs: DocIndex, card: ModelCard, mode: Mode, scorer: Scorer,
+def _to_records(batch: list[Generation], docs: DocIndex, card: ModelCard, scorer: Scorer,
                 backend: Backend) -> list[SampleRecord]:
     records = []
-    for gen, graded in zip(batch, _grade([(g.key, g.text) for g in batch], docs, card, mode, scorer), strict=True):
+    graded_batch = _grade([(g.key, docs[g.key][2], g.text) for g in batch], docs, card, scorer)
+    for gen, graded in zip(batch, graded_batch, strict=True):
         doc, k, prompt = docs[gen.key]
         reasoning_tokens = backend.count_tokens(graded.reasoning) if graded.reasoning else 0
         t = gen.timings
@@ -247,7 +256,7 @@ def rescore(path: Path) -> RunDir:
     Token counts and timings are kept as generated."""
     run_dir = RunDir(path)
     record = run_dir.read_run()
-    opts, card, mode = record.invocation, record.model.card, record.thinking
+    opts, card = record.invocation, record.model.card
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
     specs = [load_task(task) for task in record.tasks]
     for spec in specs:
@@ -258,7 +267,7 @@ def rescore(path: Path) -> RunDir:
         samples = run_dir.load_samples(spec.name)
         scorer = make_scorer(spec.scorer)
         try:
-            graded = _grade([(s.key, s.raw_output) for s in samples], docs, card, mode, scorer)
+            graded = _grade([(s.key, s.prompt, s.raw_output) for s in samples], docs, card, scorer)
             record.tasks[spec.name].scorer = scorer.describe()
         finally:
             scorer.close()

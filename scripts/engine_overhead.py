@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from harness.backends.base import EngineRequest, GenRequest, make_backend
-from harness.bench import decode_bytes_per_token, memory_bandwidth
+from harness.bench import decode_bytes, memory_bandwidth
 from harness.config import Sampling, load_card
 from harness.models import model_path
 from harness.perf import environment
@@ -101,7 +101,8 @@ def main() -> None:
         rows.append({"path": name, "median_s": seconds, "output_tokens_per_s": tokens / seconds, "runs_s": runs})
     raw, owb, plain1, fast1, plain_n, fast_n, continuous_n = (row["median_s"] for row in rows)
     on_gpu = torch.cuda.is_available()
-    limit = memory_bandwidth("cuda" if on_gpu else "cpu") / decode_bytes_per_token(Path(path), 2 if on_gpu else 4)
+    weights, kv = decode_bytes(Path(path), 2 if on_gpu else 4, args.input_len + args.hf_tokens // 2)
+    limit = memory_bandwidth("cuda" if on_gpu else "cpu") / (weights + kv)
     for row in rows:
         row["share_of_batch1_limit"] = row["output_tokens_per_s"] / limit if row["path"] in batch1 else None
     result = {"model": card.id, "random_weights": args.random_weights, "path": path, "prompts": args.prompts,

@@ -33,6 +33,39 @@ def test_all_humaneval_canonical_solutions_pass(shared_data: Path, tmp_path: Pat
     assert entry["scorer"]["sandbox"]["mode"] in ("root-namespaces", "user-namespaces", "plain")
 
 
+BASE_CARD = """id: tiny-base
+family: qwen2.5
+architecture: qwen2
+tiny: qwen2
+dtype: float32
+chat: false
+sampling: {'off': {temperature: 0.0}}
+max_new_tokens: {'off': 16}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chat", [False, True], ids=["base-card", "chat-card"])
+def test_canonical_bodies_as_bare_completions_pass(shared_data: Path, tmp_path: Path, chat: bool) -> None:
+    """The standard HumanEval protocol: the model completes the prompt with the body alone (a base model always; a
+    chat model sometimes). All 164 canonical bodies, replayed as the raw output, pass through both kinds of card."""
+    rows = [json.loads(x) for x in (shared_data / "humaneval" / "HumanEval.jsonl").read_text().splitlines()]
+    lines = [{"task": "humaneval", "doc_id": r["task_id"], "sample_idx": 0, "output": r["canonical_solution"]}
+             for r in rows]
+    card = "tiny-qwen2"
+    if not chat:
+        (tmp_path / "base.yaml").write_text(BASE_CARD)
+        card = str(tmp_path / "base.yaml")
+    replay = write_replay(tmp_path / "bodies.jsonl", lines)
+    run_dir = run_cli("--model", card, "--backend", "replay", "--replay", str(replay), "--tasks", "humaneval",
+                      "--data-dir", str(shared_data), "--output", str(tmp_path / "runs"))
+    entry = check_run(run_dir)["tasks"]["humaneval"]
+    assert entry["metrics"]["pass@1"]["value"] == 100.0, [s["stderr"] for s in samples(run_dir, "humaneval")
+                                                          if s["status"] != "passed"][:2]
+    first = samples(run_dir, "humaneval")[0]
+    assert first["answer"].startswith("    ") and first["prompt"].startswith("from typing") is not chat
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("task", "file"), [("mbpp", "mbpp.jsonl"), ("mbpp_sanitized", "sanitized-mbpp.jsonl")])
 def test_all_mbpp_reference_solutions_of_the_test_split_pass(shared_data: Path, tmp_path: Path, task: str,

@@ -50,7 +50,9 @@ DOC = Document("0", {"problem": "What is 1+1?"}, "2")
     ],
 )
 def test_split_per_family(card_id: str, mode: str, output: str, reasoning: str, answer: str, unclosed: bool) -> None:
-    split = split_output(output, load_card(card_id), mode)  # type: ignore[arg-type]
+    card = load_card(card_id)
+    prompt = build_prompt(load_task("math500"), card, mode, DOC, _Tokenizer(card_id)).text  # type: ignore[arg-type]
+    split = split_output(output, card, prompt)
     assert (split.reasoning, split.answer, split.unclosed) == (reasoning, answer, unclosed)
 
 
@@ -85,3 +87,36 @@ def test_r1_template_opens_think_and_has_no_system_prompt() -> None:
     prompt = build_prompt(load_task("math500"), load_card("tiny-llama"), "on", DOC, _Tokenizer("tiny-llama")).text
     assert prompt == ("<｜begin▁of▁sentence｜><｜User｜>What is 1+1?\nPlease reason step by step, and put your final "
                       "answer within \\boxed{}.<｜Assistant｜><think>\n")
+
+
+@pytest.mark.parametrize("template", ["first-published (no <think>)", "later (opens <think>)"])
+def test_r1_think_block_is_read_from_the_rendered_prompt(template: str, shared_data: Path) -> None:
+    """The same R1 card under both published templates: the real first-published tokenizer leaves <think> to the
+    model, the tiny model's later template opens it. An output with no tags is a plain answer under the first and a
+    cut-off think block under the second; with the end tag both split the same way."""
+    card = load_card("tiny-llama")
+    if template.startswith("first"):
+        tokenizer = AutoTokenizer.from_pretrained(shared_data / "tokenizers" / "deepseek-r1-distill-qwen-7b")
+
+        class Renderer:
+            def render_chat(self, messages, kwargs):  # noqa: ANN001, ANN201
+                return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)
+
+        renderer: object = Renderer()
+    else:
+        renderer = _Tokenizer("tiny-llama")
+    prompt = build_prompt(load_task("math500"), card, "on", DOC, renderer).text  # type: ignore[arg-type]
+    opens = template.startswith("later")
+    assert prompt.rstrip().endswith("<think>") == opens
+    plain = split_output("So \\boxed{2}", card, prompt)
+    assert (plain.answer, plain.unclosed) == (("", True) if opens else ("So \\boxed{2}", False))
+    closed = split_output("add them\n</think>\nSo \\boxed{2}", card, prompt)
+    assert (closed.reasoning, closed.answer, closed.unclosed) == ("add them", "So \\boxed{2}", False)
+    own_tag = split_output("<think>\nadd them and never stop", card, prompt)
+    assert own_tag.unclosed, "a think block the model opened itself and never closed is cut off"
+
+
+def test_the_answer_keeps_its_indentation() -> None:
+    """A bare function body (a base model's HumanEval completion) keeps its first line's indent."""
+    split = split_output("\n\n    return a + b\n\n", load_card("tiny-qwen2"), "")
+    assert split.answer == "    return a + b"

@@ -24,6 +24,7 @@ from pydantic import Field
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LogitsProcessor
 
 from harness.backends import hf_continuous, hf_decode
+from harness.backends.hf_sampling import PresencePenalty, SeededSampler
 from harness.backends.base import BackendOptions, Generation, GenRequest, TokenizerMethods
 from harness.config import ModelCard
 from harness.errors import EngineError
@@ -214,17 +215,19 @@ class HFBackend(TokenizerMethods):
                 yield self._generation(first, len(prompt_ids), decoded.token_ids, decoded.timings)
                 return
         rows = [ids for _, ids in items]
+        seeds = [request.seed for request, _ in items]
         kwargs = self._generation_kwargs(first)
         if self.static:
             rows += [rows[-1]] * (rows_wanted - len(rows))
+            seeds += [seeds[-1]] * (rows_wanted - len(seeds))
             kwargs.update(cache_implementation="static", max_cache_len=cache_len)
         batch = self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt").to(self.device)
         clock = StepClock(sync=self.device.startswith("cuda"))
-        torch.manual_seed(first.seed)
+        processors = self._processors(first, batch["input_ids"].shape[1], seeds)
         start = time.perf_counter()
         try:
             with torch.inference_mode():
-                out = self.model.generate(**batch, **kwargs, logits_processor=[clock])
+                out = self.model.generate(**batch, **kwargs, logits_processor=[clock, *processors])
         except Exception as exc:  # noqa: BLE001 - a failed compile falls back to the plain path for the rest of the run
             if not self.static:
                 raise
@@ -236,20 +239,27 @@ class HFBackend(TokenizerMethods):
             yield self._generation(request, len(prompt_ids), out[row, prompt_len:].tolist(),
                                    partial(_batch_timings, clock.times, start))
 
-    def _generation_kwargs(self, request: GenRequest) -> dict[str, Any]:
+    @staticmethod
+    def _processors(request: GenRequest, prompt_len: int, seeds: list[int]) -> list[LogitsProcessor]:
+        """vLLM's presence penalty, then (sampling) each row drawn from its own seeded generator."""
         s = request.sampling
+        processors: list[LogitsProcessor] = [PresencePenalty(s.presence_penalty, prompt_len)] if s.presence_penalty \
+            else []
+        return processors + ([] if s.greedy else [SeededSampler(s, seeds)])
+
+    def _generation_kwargs(self, request: GenRequest) -> dict[str, Any]:
+        """generate's own settings: greedy selection always (sampling is SeededSampler's), penalties, lengths."""
         kwargs: dict[str, Any] = {
             "max_new_tokens": request.max_new_tokens,
             "eos_token_id": self.eos_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "do_sample": not s.greedy,
-            "repetition_penalty": s.repetition_penalty,
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
+            "repetition_penalty": request.sampling.repetition_penalty,
             "min_new_tokens": request.min_new_tokens or None,
         }
-        if not s.greedy:
-            kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k or None, min_p=s.min_p or None)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
         if request.stop:
             kwargs.update(stop_strings=list(request.stop), tokenizer=self.tokenizer)
         return kwargs

@@ -34,11 +34,13 @@ class Finished:
 def supports(request: GenRequest) -> bool:
     """Whether transformers' continuous batching honours every setting of this request.
 
-    Unsupported there: stop strings, repetition penalty, min_p and a minimum length short of the maximum (a
-    minimum equal to the maximum is served by switching EOS off).
+    Unsupported there: sampling (it draws every request from one generator, so a sample would depend on its
+    neighbours; sampled requests take the static path, seeded per request), stop strings, repetition and presence
+    penalties, and a minimum length short of the maximum (a minimum equal to the maximum is served by switching EOS
+    off).
     """
     s = request.sampling
-    return (not request.stop and s.repetition_penalty == 1.0 and not s.min_p
+    return (s.greedy and not request.stop and s.repetition_penalty == 1.0 and not s.presence_penalty
             and request.min_new_tokens in (0, request.max_new_tokens))
 
 
@@ -52,17 +54,13 @@ def generate_continuous(
     from transformers.generation.continuous_batching.utils import WorkloadHints
 
     first = items[0][0]
-    s = first.sampling
-    sampling: dict[str, Any] = ({"do_sample": False} if s.greedy else
-                                {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p,
-                                 "top_k": s.top_k or None})
     eos: list[int] | int = -1 if first.min_new_tokens == first.max_new_tokens else eos_ids
     generation_config = GenerationConfig(max_new_tokens=first.max_new_tokens, eos_token_id=eos, pad_token_id=pad_id,
-                                         **sampling)
+                                         do_sample=False)
     longest = max(len(ids) for _, ids in items)
     hints = WorkloadHints(max_prompt_length=longest, max_generated_length=first.max_new_tokens,
                           num_requests=len(items))
-    config = ContinuousBatchingConfig(seed=first.seed, max_requests_per_batch=max_in_flight,
+    config = ContinuousBatchingConfig(max_requests_per_batch=max_in_flight,
                                       **({} if on_gpu else _cpu_cache(items, first)))
     prompt_tokens = {request.key: len(ids) for request, ids in items}
     requests = {request.key: request for request, _ in items}

@@ -35,9 +35,9 @@ class Decoded:
 
 
 def supports(request: GenRequest) -> bool:
-    """Greedy, no stop strings, no repetition penalty, and EOS either allowed from the start or off to the end."""
+    """Greedy, no stop strings, no penalties, and EOS either allowed from the start or off to the end."""
     s = request.sampling
-    return (s.greedy and not request.stop and s.repetition_penalty == 1.0
+    return (s.greedy and not request.stop and s.repetition_penalty == 1.0 and not s.presence_penalty
             and request.min_new_tokens in (0, request.max_new_tokens))
 
 
