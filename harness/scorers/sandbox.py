@@ -61,12 +61,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class ExecResult:
-    """How one program ended: passed (exit 0), failed, timeout, or error (the sandbox itself failed)."""
+    """How one program ended: passed (exit 0 after its last statement), failed, timeout, or error (the sandbox
+    itself failed); what it printed on stdout (the end marker removed) and the tail of its stderr."""
 
     status: Status
     returncode: int | None
     stderr_tail: str
     seconds: float
+    stdout: str = ""
 
 
 def _namespace_cmd(mode: Mode, uid: int, limits: Limits) -> list[str]:
@@ -149,17 +151,18 @@ class Sandbox:
         """The isolation mode and limits, for run.json."""
         return {"mode": self.mode, "workers": self.workers, **self.limits.__dict__}
 
-    def run_many(self, programs: Sequence[str]) -> list[ExecResult]:
-        """Results of all programs, run in parallel, in input order."""
+    def run_many(self, programs: Sequence[str], wall_s: Sequence[float] | None = None) -> list[ExecResult]:
+        """Results of all programs, run in parallel, in input order; `wall_s` overrides each one's time limit."""
+        limits = list(wall_s) if wall_s is not None else [self.limits.wall_s] * len(programs)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return list(pool.map(self.run, programs))
+            return list(pool.map(self.run, programs, limits))
 
-    def run(self, program: str) -> ExecResult:
-        """Run one program (fed on stdin) and report how it ended."""
+    def run(self, program: str, wall_s: float | None = None) -> ExecResult:
+        """Run one program (fed on stdin) and report how it ended; `wall_s` overrides the wall-clock limit."""
         slot = self._slots.get()
         job = Path(tempfile.mkdtemp(dir=self._root))
         try:
-            return self._run(program, slot, job)
+            return self._run(program, slot, job, wall_s or self.limits.wall_s)
         finally:
             shutil.rmtree(job, ignore_errors=True)
             self._slots.put(slot)
@@ -176,7 +179,7 @@ class Sandbox:
                             (resource.RLIMIT_NPROC, self._nproc), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(name, (value, value))
 
-    def _run(self, program: str, slot: int, job: Path) -> ExecResult:
+    def _run(self, program: str, slot: int, job: Path, wall_s: float) -> ExecResult:
         source = job / "program.py"
         finish = f"\nprint({self._sentinel!r}, flush=True)\n"
         source.write_text((PLAIN_PRELUDE if self.mode == "plain" else "") + program + finish)
@@ -192,7 +195,7 @@ class Sandbox:
                 expired.set()
                 _kill_group(proc)
 
-            timer = threading.Timer(self.limits.wall_s, expire)
+            timer = threading.Timer(wall_s, expire)
             timer.start()
             try:
                 # Block (no polling) until it exits, without reaping: the zombie keeps the group id reserved
@@ -206,10 +209,12 @@ class Sandbox:
         seconds = time.perf_counter() - start
         tail = (job / "stderr").read_bytes()[-2000:].decode("utf-8", "replace")
         if timed_out:
-            return ExecResult("timeout", None, tail, seconds)
-        finished = (job / "stdout").read_bytes()[-200:].decode("utf-8", "replace").rstrip().endswith(self._sentinel)
+            return ExecResult("timeout", None, tail, seconds, "")
+        stdout = (job / "stdout").read_bytes().decode("utf-8", "replace").rstrip()
+        finished = stdout.endswith(self._sentinel)
+        stdout = stdout.removesuffix(self._sentinel) if finished else stdout
         status: Status = "error" if code == SETUP_FAILED else "passed" if code == 0 and finished else "failed"
-        return ExecResult(status, code, tail, seconds)
+        return ExecResult(status, code, tail, seconds, stdout)
 
     def close(self) -> None:
         """Remove the sandbox's scratch directory."""
