@@ -275,6 +275,7 @@ class RunRecord(Record):
     invocation: RunOptions
     model: ModelInfo
     backend: BackendInfo
+    backend_report: dict[str, Any] = {}  # what the engine observed in the run's last session (e.g. per replica)
     environment: Environment
     thinking: Mode
     seed: int

@@ -83,6 +83,7 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
                           progress)
         except KeyboardInterrupt:
             raise Interrupted(str(run_dir.path)) from None
+        record.backend_report = backend.report()
         for spec in specs:
             _summarize_task(spec, run_dir, record, opts.seed)
         record.status = "complete"

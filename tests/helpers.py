@@ -13,7 +13,15 @@ from typing import Any, ClassVar
 
 from typer.testing import CliRunner
 
-from harness.backends.base import Backend, BackendOptions, EngineRequest, Generation, GenRequest, make_backend
+from harness.backends.base import (
+    Backend,
+    BackendOptions,
+    EngineRequest,
+    Generation,
+    GenRequest,
+    NoReport,
+    make_backend,
+)
 from harness.config import ModelCard, load_card
 from harness.records import BackendInfo, Timings
 
@@ -71,7 +79,7 @@ class FakeOptions(BackendOptions):
     random_weights: bool = False
 
 
-class FakeBackend:
+class FakeBackend(NoReport):
     """An in-process engine without a model: each request gets `answer`, one output token per word, with request
     timings, so the whole pipeline runs in milliseconds."""
 

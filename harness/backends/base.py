@@ -130,12 +130,24 @@ class Backend(Protocol):
         """Generations for all requests, in any order, each yielded when done."""
         ...
 
+    def report(self) -> dict[str, Any]:
+        """What the engine observed while it ran (e.g. requests per replica), recorded in run.json; {} for none."""
+        ...
+
     def close(self) -> None:
         """Free the engine."""
         ...
 
 
-class TokenizerMethods:
+class NoReport:
+    """`report` for backends that observe nothing beyond each generation's own timings."""
+
+    def report(self) -> dict[str, Any]:
+        """Nothing to report."""
+        return {}
+
+
+class TokenizerMethods(NoReport):
     """render_chat, count_tokens and vocab over a Hugging Face tokenizer, shared by the backends that have one."""
 
     card: ModelCard

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import BackendOptions, Generation, GenRequest
+from harness.backends.base import BackendOptions, Generation, GenRequest, NoReport
 from harness.config import ModelCard
 from harness.errors import ConfigError, DataError
 from harness.records import BackendInfo, sample_key
@@ -36,7 +36,7 @@ class ReplayOptions(BackendOptions):
     replay: str | None = None
 
 
-class ReplayBackend:
+class ReplayBackend(NoReport):
     """Returns the stored output for each request key; a key with no stored output is an error."""
 
     name = "replay"
