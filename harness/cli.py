@@ -76,9 +76,12 @@ def backend_args(pairs: list[str], **named: object) -> dict[str, Any]:
 def run(
     model: Annotated[Optional[str], typer.Option(help="model card id or YAML path (none: the tiny demo)")] = None,
     backend: Annotated[str, typer.Option(help="hf | vllm | openai | replay")] = "hf",
-    tasks: Annotated[str, typer.Option(help="comma-separated task names")] = "gsm8k,math500",
+    tasks: Annotated[Optional[str], typer.Option(help="comma-separated task names (default gsm8k,math500)")] = None,
+    suite: Annotated[Optional[str], typer.Option(help="a task suite under its protocol: reasoning")] = None,
+    protocol: Annotated[Optional[str], typer.Option(help="evaluation protocol: r1 (k samples, thinking)")] = None,
+    lmeval_include: Annotated[Optional[list[Path]], typer.Option(help="directory of lm-eval task YAMLs")] = None,
     limit: Annotated[Optional[int], typer.Option(help="first N documents per task")] = None,
-    samples: Annotated[int, typer.Option(help="samples per document (pass@1 is their mean)")] = 1,
+    samples: Annotated[Optional[int], typer.Option(help="samples per document (default 1, or the protocol's)")] = None,
     thinking: Annotated[Optional[str], typer.Option(help="on | off (default: the card's)")] = None,
     greedy: Annotated[bool, typer.Option(help="greedy decoding instead of the card's sampling")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="override the card's budget")] = None,
@@ -103,6 +106,7 @@ def run(
     max_model_len: Annotated[Optional[int], typer.Option(help="vllm: max_model_len")] = None,
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
+    from harness.protocols import suite as suite_of
     from harness.records import RunOptions
     from harness.report import run_table
     from harness.runner import run as run_eval
@@ -111,6 +115,12 @@ def run(
         raise ConfigError(f"--thinking must be on or off, not '{thinking}'")
     if data not in ("auto", "hf", "local", "fixture", "package"):
         raise ConfigError(f"--data must be auto, hf, local, fixture or package, not '{data}'")
+    if suite is not None:
+        if tasks is not None:
+            raise ConfigError("--suite names its own tasks; drop --tasks")
+        suite_protocol, suite_tasks = suite_of(suite)
+        protocol, tasks = protocol or suite_protocol, ",".join(suite_tasks)
+    tasks = tasks or "gsm8k,math500"
     if model is None and resume is None:
         model = "tiny-qwen2"
         if data == "auto" and data_dir is None:
@@ -121,6 +131,7 @@ def run(
                         gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
     opts = RunOptions(
         model=model or "", backend=backend, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        lmeval_include=tuple(str(p) for p in lmeval_include or ()), protocol=protocol,
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, batch_size=batch_size, dtype=dtype, tp=tp, pp=pp, dp=dp,

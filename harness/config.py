@@ -134,6 +134,8 @@ class ModelCard(Strict):
     thinking: ThinkingSwitch = ThinkingSwitch()
     sampling: dict[Mode, Sampling] = {"off": Sampling()}
     max_new_tokens: dict[Mode, int] = {"off": 1024}
+    # Longer budgets the family's reports use on particular tasks (Qwen3: 38,912 tokens on AIME), thinking on.
+    task_max_new_tokens: dict[str, int] = {}
     context_length: int = 32768
     license: str = ""
     published: list[PublishedScore] = []
@@ -159,8 +161,10 @@ class ModelCard(Strict):
         """Recommended sampling for a mode, falling back to the other mode's or greedy."""
         return self.sampling.get(mode) or next(iter(self.sampling.values()), Sampling())
 
-    def max_new_tokens_for(self, mode: Mode) -> int:
-        """Recommended generation budget for a mode."""
+    def max_new_tokens_for(self, mode: Mode, task: str | None = None) -> int:
+        """Recommended generation budget for a mode (and a task the family's reports give its own budget)."""
+        if mode == "on" and task in self.task_max_new_tokens:
+            return self.task_max_new_tokens[task]
         return self.max_new_tokens.get(mode) or max(self.max_new_tokens.values())
 
 
@@ -266,6 +270,12 @@ class MetricSpec(Strict):
         return None
 
 
+class TaskProtocol(Strict):
+    """How a named evaluation protocol runs this task (e.g. the R1 paper's: k samples per problem)."""
+
+    samples: int = Field(gt=0)
+
+
 class TaskSpec(Strict):
     """A task: its data, which documents it keeps, how it is prompted, which scorer grades it and which metrics
     it reports."""
@@ -284,6 +294,7 @@ class TaskSpec(Strict):
     prompt: TaskPrompt
     metrics: list[MetricSpec]
     primary_metric: str
+    protocols: dict[str, TaskProtocol] = {}
 
     @model_validator(mode="after")
     def _check_primary(self) -> TaskSpec:

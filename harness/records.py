@@ -190,8 +190,9 @@ class RunOptions(Record):
     model: str = "tiny-qwen2"
     backend: str = "hf"
     tasks: tuple[str, ...] = ("gsm8k", "math500")
+    lmeval_include: tuple[str, ...] = ()  # directories of extra lm-evaluation-harness task YAMLs
     limit: int | None = None
-    samples: int = 1
+    samples: int | None = None  # K per document (None: 1, or the protocol's per-task K)
     thinking: Mode | None = None
     greedy: bool = False
     max_new_tokens: int | None = None
@@ -279,7 +280,7 @@ class RunRecord(Record):
     environment: Environment
     thinking: Mode
     seed: int
-    samples_per_doc: int
+    samples_per_doc: int | None  # K, when every task has the same (each task's own is in its config)
     tasks: dict[str, TaskResult] = {}
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import Backend, EngineRequest, Generation, GenRequest, backend_options, make_backend
-from harness.config import ModelCard, Mode, Sampling, TaskSpec, load_card, load_task, stable_hash
-from harness.data import Document, TaskData, default_data_dir, load_documents
+from harness.config import ModelCard, Mode, load_card, stable_hash
+from harness.data import Document, TaskData, default_data_dir
 from harness.errors import ConfigError, DataError, Interrupted
 from harness.log import warn
 from harness.metrics import document_values, summaries
 from harness.perf import aggregate_perf, environment
 from harness.pins import cached_commit
-from harness.prompts import build_prompt
+from harness.protocols import TaskPlan, plan_task, run_mode
 from harness.reasoning import split_output
 from harness.records import (
     GenerationSettings,
@@ -31,8 +31,8 @@ from harness.records import (
     sample_key,
 )
 from harness.results import RunDir
-from harness.scorers import make_scorer, scorer_class
 from harness.scorers.base import Scorer, ToScore
+from harness.tasks import Task, resolve_task
 
 TRUNCATION_WARN_PCT = 5.0
 
@@ -64,28 +64,23 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
         opts, card = record.invocation, record.model.card
     else:
         card = load_card(opts.model)
-    mode = card.resolve_mode(opts.thinking)
-    if opts.samples < 1:
-        raise ConfigError("--samples must be at least 1")
+    mode = run_mode(card, opts)
     backend_options(opts.backend, card, engine_request(opts), opts.backend_args)  # a bad option fails before data
-    specs = [load_task(name) for name in opts.tasks]
+    plans = [plan_task(resolve_task(name, opts.lmeval_include), card, mode, opts) for name in opts.tasks]
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
-    datas = {spec.name: load_documents(spec, opts.data_source, data_dir, opts.limit) for spec in specs}
-    sampling = Sampling() if opts.greedy else card.sampling_for(mode)
-    max_new = opts.max_new_tokens or card.max_new_tokens_for(mode)
+    datas = {p.task.name: p.task.documents(opts.data_source, data_dir, opts.limit) for p in plans}
     backend = make_backend(opts.backend, card, engine_request(opts), opts.backend_args)
     try:
         if record is None:
-            run_dir, record = _new_run(opts, card, mode, backend)
+            run_dir, record = _new_run(opts, card, mode, backend, plans)
         try:
-            for spec in specs:
-                _run_task(spec, datas[spec.name], card, mode, sampling, max_new, opts, backend, run_dir, record,
-                          progress)
+            for plan in plans:
+                _run_task(plan, datas[plan.task.name], card, mode, opts, backend, run_dir, record, progress)
         except KeyboardInterrupt:
             raise Interrupted(str(run_dir.path)) from None
         record.backend_report = backend.report()
-        for spec in specs:
-            _summarize_task(spec, run_dir, record, opts.seed)
+        for plan in plans:
+            _summarize_task(plan.task, run_dir, record, opts.seed)
         record.status = "complete"
         record.updated_at = _now()
         run_dir.write_run(record)
@@ -98,7 +93,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend) -> tuple[RunDir, RunRecord]:
+def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend,
+             plans: list[TaskPlan]) -> tuple[RunDir, RunRecord]:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     run_id = f"{stamp}-{card.id}-{opts.backend}-{stable_hash([opts.model_dump(mode='json'), time.time_ns()])[:6]}"
     run_dir = RunDir(Path(opts.output) / run_id)
@@ -120,7 +116,7 @@ def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend) ->
         environment=environment(),
         thinking=mode,
         seed=opts.seed,
-        samples_per_doc=opts.samples,
+        samples_per_doc=plans[0].samples if len({p.samples for p in plans}) == 1 else None,
     )
     run_dir.write_run(record)
     return run_dir, record
@@ -147,35 +143,36 @@ def _checked_config(name: str, entry: TaskResult, config: TaskConfig, record: Ru
     raise ConfigError(f"cannot resume: task {name} changed since the run started ({', '.join(changed)})")
 
 
-def _run_task(spec: TaskSpec, data: TaskData, card: ModelCard, mode: Mode, sampling: Sampling, max_new: int,
-              opts: RunOptions, backend: Backend, run_dir: RunDir, record: RunRecord, progress: Progress) -> None:
-    run_dir.repair_samples(spec.name)
-    done = {s.key for s in run_dir.load_samples(spec.name)}
+def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts: RunOptions, backend: Backend,
+              run_dir: RunDir, record: RunRecord, progress: Progress) -> None:
+    task = plan.task
+    run_dir.repair_samples(task.name)
+    done = {s.key for s in run_dir.load_samples(task.name)}
     prompts, requests, docs = [], [], {}
     for doc in data.docs:
-        prompt = build_prompt(spec, card, mode, doc, backend, data.fewshot)
+        prompt = task.prompt(doc, data, card, mode, backend)
         prompts.append(prompt.text)
-        for k in range(opts.samples):
-            key = sample_key(spec.name, doc.doc_id, k)
+        for k in range(plan.samples):
+            key = sample_key(task.name, doc.doc_id, k)
             docs[key] = (doc, k, prompt.text)
             if key not in done:
-                requests.append(GenRequest(key, prompt.text, sampling, max_new, request_seed(opts.seed, key),
-                                           prompt.stop))
-    config = TaskConfig(spec_hash=spec.spec_hash(), data=data.provenance(), prompt_hash=stable_hash(prompts),
-                        generation=GenerationSettings.of(sampling, max_new, opts.samples, opts.seed))
-    entry = record.tasks.get(spec.name)
+                requests.append(GenRequest(key, prompt.text, plan.sampling, plan.max_new_tokens,
+                                           request_seed(opts.seed, key), prompt.stop))
+    config = TaskConfig(spec_hash=task.spec_hash(), data=data.provenance(), prompt_hash=stable_hash(prompts),
+                        generation=GenerationSettings.of(plan.sampling, plan.max_new_tokens, plan.samples, opts.seed))
+    entry = record.tasks.get(task.name)
     if entry is None:
-        entry = record.tasks[spec.name] = TaskResult(config=config)
-    _checked_config(spec.name, entry, config, record)
+        entry = record.tasks[task.name] = TaskResult(config=config)
+    _checked_config(task.name, entry, config, record)
     run_dir.write_run(record)
     if not requests:
         return
-    scorer = make_scorer(spec.scorer)
+    scorer = task.scorer()
     entry.scorer = scorer.describe()
-    advance = progress(spec.name, len(requests))
+    advance = progress(task.name, len(requests))
     try:
         for batch, seconds in _timed_batches(backend.generate(requests), flush_every=opts.batch_size or 16):
-            run_dir.append_samples(spec.name, _to_records(batch, docs, card, scorer, backend))
+            run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
             entry.gen_wall_s += seconds
             record.updated_at = _now()
             run_dir.write_run(record)
@@ -259,17 +256,19 @@ def rescore(path: Path) -> RunDir:
     record = run_dir.read_run()
     opts, card = record.invocation, record.model.card
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
-    specs = [load_task(task) for task in record.tasks]
-    for spec in specs:
-        data = load_documents(spec, opts.data_source, data_dir, opts.limit)
-        if data.provenance().docs_hash != record.tasks[spec.name].config.data.docs_hash:
-            raise DataError(f"cannot rescore {spec.name}: its documents changed since the run")
-        docs = {sample_key(spec.name, d.doc_id, k): (d, k, "") for d in data.docs for k in range(opts.samples)}
-        samples = run_dir.load_samples(spec.name)
-        scorer = make_scorer(spec.scorer)
+    tasks = [resolve_task(name, opts.lmeval_include) for name in record.tasks]
+    for task in tasks:
+        data = task.documents(opts.data_source, data_dir, opts.limit)
+        entry = record.tasks[task.name]
+        if data.provenance().docs_hash != entry.config.data.docs_hash:
+            raise DataError(f"cannot rescore {task.name}: its documents changed since the run")
+        k = entry.config.generation.samples_per_doc
+        docs = {sample_key(task.name, d.doc_id, i): (d, i, "") for d in data.docs for i in range(k)}
+        samples = run_dir.load_samples(task.name)
+        scorer = task.scorer()
         try:
             graded = _grade([(s.key, s.prompt, s.raw_output) for s in samples], docs, card, scorer)
-            record.tasks[spec.name].scorer = scorer.describe()
+            entry.scorer = scorer.describe()
         finally:
             scorer.close()
         rescored = [
@@ -278,38 +277,38 @@ def rescore(path: Path) -> RunDir:
                 "scores": new.scores, "truncated": new.unclosed or old.finish_reason == "length", **new.extra})
             for old, new in zip(samples, graded, strict=True)
         ]
-        run_dir.rewrite_samples(spec.name, rescored)
-    for spec in specs:
-        _summarize_task(spec, run_dir, record, opts.seed)
+        run_dir.rewrite_samples(task.name, rescored)
+    for task in tasks:
+        _summarize_task(task, run_dir, record, opts.seed)
     record.rescored_at = _now()
     run_dir.write_run(record)
     return run_dir
 
 
-def _summarize_task(spec: TaskSpec, run_dir: RunDir, record: RunRecord, seed: int) -> None:
+def _summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int) -> None:
     """Metrics with CIs over documents, truncation and perf, from every sample on disk, into the task's entry."""
-    samples = run_dir.load_samples(spec.name)
+    samples = run_dir.load_samples(task.name)
     by_doc: dict[str, list[SampleRecord]] = {}
     for s in samples:
         by_doc.setdefault(s.doc_id, []).append(s)
     k_max = max(len(v) for v in by_doc.values())
-    scorer = make_scorer(spec.scorer)
+    scorer = task.scorer()
     try:
-        per_doc = [document_values(spec.metrics, sorted(v, key=lambda s: s.sample_idx), k_max, scorer)
+        per_doc = [document_values(task.metrics, sorted(v, key=lambda s: s.sample_idx), k_max, scorer)
                    for v in by_doc.values()]
     finally:
         scorer.close()
     truncated = 100.0 * sum(s.truncated for s in samples) / len(samples)
-    entry = record.tasks[spec.name]
+    entry = record.tasks[task.name]
     warnings = []
     if truncated > TRUNCATION_WARN_PCT:
-        warnings.append(f"{spec.name}: {truncated:.1f}% of samples were truncated (hit max_new_tokens or an "
+        warnings.append(f"{task.name}: {truncated:.1f}% of samples were truncated (hit max_new_tokens or an "
                         "unclosed think block); raise --max-new-tokens")
         warn(warnings[-1])
     entry.n = len(by_doc)
     entry.n_samples = len(samples)
-    entry.primary_metric = spec.primary_metric
-    entry.metrics = summaries(spec.metrics, per_doc, scorer_class(spec.scorer.name).scores, seed)
+    entry.primary_metric = task.primary_metric
+    entry.metrics = summaries(task.metrics, per_doc, task.score_infos(), seed)
     entry.truncated_rate = truncated
     entry.perf = aggregate_perf(samples, entry.gen_wall_s)
     entry.warnings = warnings

@@ -1,0 +1,68 @@
+"""Named evaluation protocols and the per-task plan they give: samples per document, decoding, token budget.
+
+`r1` is the DeepSeek-R1 paper's reasoning protocol, as the R1 distills, QwQ and Qwen3 report AIME and MATH-500:
+thinking on with the card's thinking sampling (never greedy), the task's k samples per problem (64 on AIME and
+AMC, 4 on MATH-500; the task YAML's `protocols.r1.samples`), the family's max tokens (32,768; Qwen3 38,912 on
+AIME via the card's `task_max_new_tokens`); pass@1 is the mean over the k samples with its interval over problems,
+and the task's majority metric is cons@k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.config import ModelCard, Mode, Sampling
+from harness.errors import ConfigError
+from harness.records import RunOptions
+from harness.tasks import Task
+
+PROTOCOLS = {"r1": "thinking on, the card's thinking sampling, the task's k samples, the family's max tokens"}
+# A suite is the set of tasks a family's reports lead with, run under one protocol.
+SUITES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "reasoning": ("r1", ("aime24", "aime25", "math500", "amc23", "humaneval_plus", "mbpp_plus")),
+}
+
+
+def suite(name: str) -> tuple[str, tuple[str, ...]]:
+    """A suite's protocol and tasks."""
+    if name not in SUITES:
+        raise ConfigError(f"unknown suite '{name}'; known: {', '.join(SUITES)}")
+    return SUITES[name]
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """How one task of a run is generated."""
+
+    task: Task
+    samples: int
+    sampling: Sampling
+    max_new_tokens: int
+
+
+def run_mode(card: ModelCard, opts: RunOptions) -> Mode:
+    """The thinking mode of a run: the protocol's (thinking where the model can), else the request or the card's."""
+    if opts.protocol is None:
+        return card.resolve_mode(opts.thinking)
+    if opts.protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol '{opts.protocol}'; known: {', '.join(PROTOCOLS)}")
+    if opts.greedy:
+        raise ConfigError(f"protocol {opts.protocol} samples with the card's settings; drop --greedy")
+    wanted: Mode = "off" if card.thinking.kind == "none" else "on"
+    if opts.thinking not in (None, wanted):
+        raise ConfigError(f"protocol {opts.protocol} runs {card.id} with thinking {wanted}; drop --thinking")
+    return card.resolve_mode(wanted)
+
+
+def plan_task(task: Task, card: ModelCard, mode: Mode, opts: RunOptions) -> TaskPlan:
+    """Samples, decoding and budget for one task: the protocol's where one is named, the options' otherwise."""
+    samples = opts.samples
+    if opts.protocol is not None and samples is None:
+        samples = task.protocol_samples(opts.protocol)
+        if samples is None:
+            raise ConfigError(f"task {task.name} has no `{opts.protocol}` protocol; pass --samples K")
+    if samples is not None and samples < 1:
+        raise ConfigError("--samples must be at least 1")
+    sampling = Sampling() if opts.greedy else card.sampling_for(mode)
+    max_new = opts.max_new_tokens or card.max_new_tokens_for(mode, task.name)
+    return TaskPlan(task, samples or 1, sampling, max_new)
