@@ -187,9 +187,9 @@ class SourceLocal(Strict):
 
 
 class TaskSource(Strict):
-    """Where a task's documents come from."""
+    """Where a task's documents come from (no `hf` where no Hub copy matches the local file)."""
 
-    hf: SourceHF
+    hf: SourceHF | None = None
     local: SourceLocal
     fixture: str
     # A copy shipped inside a Python package: "<module>:<path inside the package>".

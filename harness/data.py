@@ -75,6 +75,9 @@ def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, li
         data = _select(spec, rows, rows, source, location, None, _sha256(path), limit)
     else:
         hf = spec.source.hf
+        if hf is None:
+            raise DataError(f"task {spec.name} has no Hub source; use --data-dir DIR (the ../shared/data layout: "
+                            f"{spec.source.local.file}) or --data fixture")
         rows = _hub_rows(spec, hf.split)
         shots = _hub_rows(spec, hf.fewshot_split) if hf.fewshot_split and spec.prompt.fewshot_ids else rows
         data = _select(spec, rows, shots, "hf", f"{hf.path}:{hf.name or ''}:{hf.split}", hf.revision, None, limit)
@@ -169,6 +172,7 @@ def _hub_reachable() -> bool:
 
 def _hub_rows(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
     hf = spec.source.hf
+    assert hf is not None
     if not _hub_reachable():
         raise DataError(f"cannot load {hf.path} from the Hugging Face Hub (no connection); "
                         "use --data-dir DIR for a local copy or --data fixture")

@@ -97,12 +97,14 @@ class ShownClaim:
 
 
 def matching_claims(record: RunRecord, task: str, metric: str) -> list[PublishedScore]:
-    """The card's claims measured like this run: same owb task and metric, same thinking mode (or unstated), and
-    the same owb protocol where the claim names one."""
+    """The card's claims measured like this run: same owb task and metric, same thinking mode (or unstated), the
+    same owb protocol where the claim names one, and the same samples per problem where the claim states k."""
     protocol = record.invocation.protocol
+    samples = record.tasks[task].config.generation.samples_per_doc
     return [c for c in record.model.card.published
             if c.task == task and c.metric == metric and c.thinking in (None, record.thinking)
-            and (c.protocol.name is None or c.protocol.name == protocol)]
+            and (c.protocol.name is None or c.protocol.name == protocol)
+            and (c.protocol.samples is None or c.protocol.samples == samples)]
 
 
 @dataclass(frozen=True)

