@@ -94,7 +94,7 @@ def forward_activation_bytes(config: Any, dtype_bytes: int, tokens: int) -> int:
     attention = (heads + 2 * kv_heads) * head_dim + heads * head_dim + hidden
     experts, top_k = _first(config, EXPERTS_KEYS), _first(config, EXPERTS_PER_TOKEN_KEYS)
     if experts and top_k:
-        expert_width = int(getattr(config, "moe_intermediate_size", None) or config.intermediate_size)
+        expert_width = _first(config, ("moe_intermediate_size", "intermediate_size"))
         mlp = top_k * (3 * expert_width + hidden) + hidden
         router = 4 * experts
     else:
@@ -136,7 +136,7 @@ def estimate_fit(card: ModelCard, gpu_memory: int, context: int | None = None, b
         raise ConfigError(f"--gpu-memory-utilization must be in (0, 1], not {gpu_memory_utilization}")
     if min(context, batch, max_num_seqs, max_num_batched_tokens or 1, gpu_memory) < 1:
         raise ConfigError("--gpu-mem, --context, --batch, --max-num-seqs and --max-num-batched-tokens must be positive")
-    # vLLM's offline default below 70 GiB of GPU memory, and on H100/H200-class GPUs above it.
+    # vLLM's offline (LLM class) default: 8192 below 70 GiB of GPU memory, 16384 on H100/H200-class GPUs.
     tokens = max_num_batched_tokens or (16384 if gpu_memory >= 70 * GIB else 8192)
     config = model_config(card)
     width = WEIGHT_DTYPE_BYTES[dtype]
@@ -146,6 +146,7 @@ def estimate_fit(card: ModelCard, gpu_memory: int, context: int | None = None, b
     sampler = sampler_activation_bytes(config, width, tokens, max_num_seqs)
     graphs = cudagraph_bytes(config, width, max_num_seqs)
     budget = math.ceil(gpu_memory * gpu_memory_utilization)
+    kv = per_token * context * batch
     available = budget - weights - max(forward, sampler) - graphs - NON_TORCH_BYTES
     blocks = max(available // (per_token * BLOCK_TOKENS) - 1, 0)  # vLLM's block pool holds one null block back
     max_batch = blocks // math.ceil(context / BLOCK_TOKENS)
@@ -162,10 +163,10 @@ def estimate_fit(card: ModelCard, gpu_memory: int, context: int | None = None, b
         model=card.id, dtype=dtype, kv_dtype=kv_dtype, context=context, batch=batch, gpu_memory_bytes=gpu_memory,
         gpu_memory_utilization=gpu_memory_utilization, budget_bytes=budget, max_num_batched_tokens=tokens,
         max_num_seqs=max_num_seqs, weights_bytes=weights, kv_bytes_per_token=per_token,
-        kv_bytes=per_token * context * batch, forward_activation_bytes=forward, sampler_activation_bytes=sampler,
+        kv_bytes=kv, forward_activation_bytes=forward, sampler_activation_bytes=sampler,
         activation_bytes=max(forward, sampler), cudagraph_bytes=graphs, non_torch_bytes=NON_TORCH_BYTES,
-        cuda_context_bytes=CUDA_CONTEXT_BYTES, kv_available_bytes=available, naive_bytes=weights + per_token * context
-        * batch, fits=not reason, reason=reason, max_batch=max_batch, max_context=blocks // batch * BLOCK_TOKENS,
+        cuda_context_bytes=CUDA_CONTEXT_BYTES, kv_available_bytes=available, naive_bytes=weights + kv,
+        fits=not reason, reason=reason, max_batch=max_batch, max_context=blocks // batch * BLOCK_TOKENS,
         model_context_length=card.context_length)
 
 

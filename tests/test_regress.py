@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.regress import mcnemar_exact, paired_bootstrap
+from harness.regress import MetricCheck, mcnemar_exact, paired_bootstrap, paired_test, sign_flip_test
 from tests.helpers import REPO, owb, run_cli, write_replay
 
 ARTIFACTS = REPO / "runs" / "test-artifacts"
@@ -101,6 +101,80 @@ def test_paired_statistics() -> None:
     assert p_noise > 0.05
 
 
+def test_k_samples_pair_per_document_and_keep_the_false_alarm_rate() -> None:
+    """200 pairs of simulated runs of equal true accuracy, 150 problems of varied difficulty, K = 4 correlated samples
+    each (on half the problems a run's 4 samples repeat one answer, as low-temperature sampling often does): pairing
+    per document (the mean of its samples) with the sign-flip test fails at most alpha of them, where pairing the
+    600 samples as if independent fails far more good candidates."""
+    rng = np.random.default_rng(7)
+
+    def run(difficulty: np.ndarray) -> np.ndarray:
+        draws = rng.random((150, 4)) < difficulty[:, None]
+        collapsed = rng.random(150) < 0.5
+        return np.where(collapsed[:, None], draws[:, :1], draws)
+
+    failed = per_sample_failed = 0
+    for _ in range(200):
+        difficulty = rng.beta(0.4, 0.4, 150)
+        base, cand = run(difficulty), run(difficulty)
+        b, c = base.mean(axis=1), cand.mean(axis=1)
+        test, p, ci = paired_test(b, c, samples_per_doc=4)
+        assert test == "sign-flip permutation" and ci is not None
+        check = MetricCheck("t", "m", 150, 100 * b.mean(), 100 * c.mean(), True, test, p, ci)
+        failed += check.regressed(max_drop=0.0, alpha=0.05)
+        per_sample_failed += mcnemar_exact(base.ravel().astype(float), cand.ravel().astype(float)) < 0.05
+    assert failed / 200 <= 0.05, failed
+    assert per_sample_failed / 200 >= 0.10, per_sample_failed
+    assert paired_test(np.array([1.0, 0.0]), np.array([0.0, 0.0]), 1)[0] == "McNemar exact"
+    assert sign_flip_test(np.ones(30), np.zeros(30)) < 0.001
+
+
+def test_check_pairs_documents_of_k_samples(tmp_path: Path) -> None:
+    """Runs with K = 3: one row per metric, paired over the documents, with the sign-flip test."""
+    rows = [json.loads(x) for x in (REPO / "tasks" / "fixtures" / "gsm8k.jsonl").read_text().splitlines()]
+    gold = [r["answer"].split("####")[-1].strip() for r in rows]
+    runs = []
+    for name, right in (("a", 2), ("b", 1)):
+        lines = [{"task": "gsm8k", "doc_id": str(i), "sample_idx": k, "output": f"#### {g if k < right else -1}"}
+                 for i, g in enumerate(gold) for k in range(3)]
+        runs.append(run_cli("--model", "tiny-qwen2", "--backend", "replay", "--replay",
+                            str(write_replay(tmp_path / f"{name}.jsonl", lines)), "--tasks", "gsm8k", "--data",
+                            "fixture", "--samples", "3", "--output", str(tmp_path / name)))
+    result = _check(*runs)
+    assert result.returncode == 1, result.stdout
+    assert "| gsm8k | strict_match | 12 | 66.67 | 33.33 | +33.33" in result.stdout
+    assert "sign-flip permutation" in result.stdout and "maj@3" not in result.stdout
+
+
+def test_incomplete_runs_and_changed_settings_are_refused(shared_data: Path, tmp_path: Path,
+                                                          baseline_outputs) -> None:  # noqa: ANN001
+    outputs, _ = baseline_outputs
+    a = _gsm8k_run(shared_data, tmp_path / "a", outputs[:50])
+    live = tmp_path / "live"
+    shutil.copytree(a, live)
+    record = json.loads((live / "run.json").read_text())
+    record["status"] = "running"
+    (live / "run.json").write_text(json.dumps(record))
+    result = _check(a, live)
+    assert result.returncode == 2 and "is not complete (status running)" in result.stderr
+    record["status"] = "complete"
+    (live / "run.json").write_text(json.dumps(record))
+    path = live / "samples" / "gsm8k.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:40]))
+    result = _check(a, live)
+    assert result.returncode == 2 and "task gsm8k has 40 samples on disk, run.json counts 50" in result.stderr
+    replay = write_replay(tmp_path / "longer.jsonl", [{"task": "gsm8k", "doc_id": str(i), "sample_idx": 0, "output": o}
+                                                      for i, o in enumerate(outputs[:50])])
+    longer = run_cli("--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay), "--tasks", "gsm8k",
+                     "--data-dir", str(shared_data), "--limit", "50", "--max-new-tokens", "77",
+                     "--output", str(tmp_path / "longer"))
+    result = _check(a, longer)
+    assert result.returncode == 2 and "max_new_tokens 48 -> 77" in result.stderr
+    assert "--allow-config-change" in result.stderr
+    allowed = _check(a, longer, "--allow-config-change")
+    assert allowed.returncode == 0 and "Settings differ (--allow-config-change):** gsm8k: max_new_tokens" in allowed.stdout
+
+
 @pytest.mark.slow
 def test_slowdown_limit_uses_output_tokens_per_s(tmp_path: Path) -> None:
     out = tmp_path / "runs"
@@ -175,3 +249,38 @@ def test_rescore_recomputes_scores_from_raw_outputs(tmp_path: Path) -> None:
     assert record["tasks"]["math500"]["metrics"]["math_verify"]["value"] == 25.0
     assert record["tasks"]["gsm8k"]["metrics"] == original["tasks"]["gsm8k"]["metrics"]
     assert "rescored_at" in record
+
+
+def test_compare_shows_published_claims_only_beside_runs_measured_like_them() -> None:
+    """The committed example runs (scripts/example_runs.py): Qwen3-8B's MATH-500 claims sit beside the run of their
+    thinking mode; Hunyuan-7B's full-MATH claim is never shown beside MATH-500; R1-Distill's claim (the R1 protocol,
+    k = 4) only beside the run made with --protocol r1; every claim with its protocol and source."""
+    from harness.report import load_row, to_markdown
+
+    examples = REPO / "results" / "examples"
+    rows = {path.name: load_row(path) for path in sorted(examples.iterdir())}
+    shown = {name: {k: [s.claim.value for s in v] for k, v in row.published.items()} for name, row in rows.items()}
+    assert shown == {
+        "hunyuan-7b-math500": {},
+        "qwen3-8b-no-thinking": {("math500", "math_verify"): [87.4]},
+        "qwen3-8b-thinking": {("math500", "math_verify"): [97.4]},
+        "r1-distill-7b-greedy-like": {},
+        "r1-distill-7b-protocol-r1": {("math500", "math_verify"): [92.8]},
+    }
+    md = to_markdown(list(rows.values()))
+    assert "Source: DeepSeek-R1 paper Table 5 / README" in md and "k=4, temp 0.6, top_p 0.95" in md
+    assert "Source: Qwen3 Technical Report Tables 15-20" in md and "presence 1.5" in md
+    assert "93.7" not in md, "Hunyuan's full-MATH score is not a MATH-500 claim"
+
+
+def test_every_cards_claims_name_tasks_that_exist() -> None:
+    from harness.config import TASKS_DIR, all_cards
+
+    tasks = {p.stem for p in TASKS_DIR.glob("*.yaml")}
+    claims = [(card.id, c) for card in all_cards() for c in card.published]
+    assert len(claims) > 100
+    for card_id, claim in claims:
+        assert claim.task is None or claim.task in tasks, (card_id, claim.benchmark)
+        assert claim.source, (card_id, claim.benchmark)
+        if claim.benchmark == "MATH":
+            assert claim.task is None, f"{card_id}: a full-MATH score filed under an owb task"
