@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.errors import ConfigError, Interrupted, UserError
+from harness.fit import fit_command
 from harness.log import warnings_to
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
@@ -275,6 +276,9 @@ def pin(
         for p in pin_file(path, dry_run=dry_run):
             table.add_row(p.file.name, p.repo, p.revision, p.commit)
     console.print(table if table.row_count else "nothing to pin: every Hub revision is a commit already")
+
+
+app.command("fit")(fit_command)
 
 
 @app.command("make-tiny")

@@ -70,7 +70,11 @@ def last_boxed(text: str) -> str | None:
 
 
 def _verify_loop(conn: Connection) -> None:
+    import signal
+
     from math_verify import parse, verify
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent handles it
 
     while True:
         try:
