@@ -59,6 +59,14 @@ def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
             bars.stop()
 
 
+def _integers(text: str | None, flag: str) -> tuple[int, ...]:
+    """Comma-separated integers of a flag (none: empty)."""
+    try:
+        return tuple(int(x) for x in (text or "").split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} takes comma-separated integers, not '{text}'") from None
+
+
 def backend_args(pairs: list[str], **named: object) -> dict[str, Any]:
     """Backend options from KEY=VALUE pairs (values parsed as JSON where they parse) and named convenience flags."""
     args: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
@@ -83,6 +91,8 @@ def run(
     lmeval_include: Annotated[Optional[list[Path]], typer.Option(help="directory of lm-eval task YAMLs")] = None,
     limit: Annotated[Optional[int], typer.Option(help="first N documents per task")] = None,
     samples: Annotated[Optional[int], typer.Option(help="samples per document (default 1, or the protocol's)")] = None,
+    thinking_budget: Annotated[Optional[str], typer.Option(
+        help="cut thinking at N tokens, then answer; N1,N2,... runs each budget (task@thinkN)")] = None,
     thinking: Annotated[Optional[str], typer.Option(help="on | off (default: the card's)")] = None,
     greedy: Annotated[bool, typer.Option(help="greedy decoding instead of the card's sampling")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="override the card's budget")] = None,
@@ -133,6 +143,7 @@ def run(
     opts = RunOptions(
         model=model or "", backend=backend, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         lmeval_include=tuple(str(p) for p in lmeval_include or ()), protocol=protocol,
+        thinking_budget=_integers(thinking_budget, "--thinking-budget"),
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, batch_size=batch_size, dtype=dtype, tp=tp, pp=pp, dp=dp,
@@ -167,10 +178,7 @@ def bench_cmd(
     from harness.report import bench_table
     from harness.results import read_bench
 
-    try:
-        levels = tuple(int(x) for x in concurrency.split(",") if x.strip())
-    except ValueError:
-        raise ConfigError(f"--concurrency takes comma-separated integers, not '{concurrency}'") from None
+    levels = _integers(concurrency, "--concurrency")
     args = backend_args([*(backend_arg or []), *(engine_arg or [])], base_url=base_url, device=device,
                         fast_path=fast_path)
     opts = BenchOptions(model=model, backend=backend, input_len=input_len, output_len=output_len,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.budget import BudgetedTask, closing
 from harness.config import ModelCard, Mode, Sampling
 from harness.errors import ConfigError
 from harness.records import RunOptions
-from harness.tasks import Task
+from harness.tasks import Task, resolve_task
 
 PROTOCOLS = {"r1": "thinking on, the card's thinking sampling, the task's k samples, the family's max tokens"}
 # A suite is the set of tasks a family's reports lead with, run under one protocol.
@@ -38,6 +39,7 @@ class TaskPlan:
     samples: int
     sampling: Sampling
     max_new_tokens: int
+    thinking_budget: int | None = None
 
 
 def run_mode(card: ModelCard, opts: RunOptions) -> Mode:
@@ -54,7 +56,17 @@ def run_mode(card: ModelCard, opts: RunOptions) -> Mode:
     return card.resolve_mode(wanted)
 
 
-def plan_task(task: Task, card: ModelCard, mode: Mode, opts: RunOptions) -> TaskPlan:
+def plan_tasks(card: ModelCard, mode: Mode, opts: RunOptions) -> list[TaskPlan]:
+    """One plan per task, and per thinking budget where budgets are asked for (task@thinkN for each N)."""
+    plans = []
+    for name in opts.tasks:
+        task = resolve_task(name, opts.lmeval_include)
+        for budget in opts.thinking_budget or (None,):
+            plans.append(plan_task(task, card, mode, opts, budget))
+    return plans
+
+
+def plan_task(task: Task, card: ModelCard, mode: Mode, opts: RunOptions, budget: int | None = None) -> TaskPlan:
     """Samples, decoding and budget for one task: the protocol's where one is named, the options' otherwise."""
     samples = opts.samples
     if opts.protocol is not None and samples is None:
@@ -65,4 +77,11 @@ def plan_task(task: Task, card: ModelCard, mode: Mode, opts: RunOptions) -> Task
         raise ConfigError("--samples must be at least 1")
     sampling = Sampling() if opts.greedy else card.sampling_for(mode)
     max_new = opts.max_new_tokens or card.max_new_tokens_for(mode, task.name)
-    return TaskPlan(task, samples or 1, sampling, max_new)
+    if budget is None:
+        return TaskPlan(task, samples or 1, sampling, max_new)
+    if mode != "on":
+        raise ConfigError(f"a thinking budget needs thinking on; {card.id} runs with thinking {mode}")
+    closing(card)
+    if not 0 < budget < max_new:
+        raise ConfigError(f"--thinking-budget {budget} must be positive and below the {max_new}-token output budget")
+    return TaskPlan(BudgetedTask(task, budget), samples or 1, sampling, max_new, budget)

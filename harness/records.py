@@ -150,12 +150,14 @@ class GenerationSettings(Record):
     max_new_tokens: int
     samples_per_doc: int
     seed: int
+    thinking_budget: int | None = None  # thinking cut at this many tokens, then the answer (None: no budget)
 
     @classmethod
-    def of(cls, sampling: Sampling, max_new_tokens: int, samples_per_doc: int, seed: int) -> GenerationSettings:
-        """Settings from a sampling config and the run's budget, K and seed."""
+    def of(cls, sampling: Sampling, max_new_tokens: int, samples_per_doc: int, seed: int,
+           thinking_budget: int | None = None) -> GenerationSettings:
+        """Settings from a sampling config and the run's budget, K, seed and thinking budget."""
         return cls(**sampling.model_dump(), greedy=sampling.greedy, max_new_tokens=max_new_tokens,
-                   samples_per_doc=samples_per_doc, seed=seed)
+                   samples_per_doc=samples_per_doc, seed=seed, thinking_budget=thinking_budget)
 
 
 class TaskConfig(Record):
@@ -197,6 +199,7 @@ class RunOptions(Record):
     greedy: bool = False
     max_new_tokens: int | None = None
     protocol: str | None = None  # a named evaluation protocol (e.g. r1), recorded so claims can match on it
+    thinking_budget: tuple[int, ...] = ()  # each N runs every task as task@thinkN (thinking cut at N tokens)
     data_source: DataSource = "auto"
     data_dir: str | None = None
     output: str = "runs"

@@ -18,7 +18,8 @@ from harness.log import warn
 from harness.metrics import document_values, summaries
 from harness.perf import aggregate_perf, environment
 from harness.pins import cached_commit
-from harness.protocols import TaskPlan, plan_task, run_mode
+from harness.budget import generate_within_budget
+from harness.protocols import TaskPlan, plan_tasks, run_mode
 from harness.reasoning import split_output
 from harness.records import (
     GenerationSettings,
@@ -66,7 +67,7 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
         card = load_card(opts.model)
     mode = run_mode(card, opts)
     backend_options(opts.backend, card, engine_request(opts), opts.backend_args)  # a bad option fails before data
-    plans = [plan_task(resolve_task(name, opts.lmeval_include), card, mode, opts) for name in opts.tasks]
+    plans = plan_tasks(card, mode, opts)
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
     datas = {p.task.name: p.task.documents(opts.data_source, data_dir, opts.limit) for p in plans}
     backend = make_backend(opts.backend, card, engine_request(opts), opts.backend_args)
@@ -159,7 +160,8 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
                 requests.append(GenRequest(key, prompt.text, plan.sampling, plan.max_new_tokens,
                                            request_seed(opts.seed, key), prompt.stop))
     config = TaskConfig(spec_hash=task.spec_hash(), data=data.provenance(), prompt_hash=stable_hash(prompts),
-                        generation=GenerationSettings.of(plan.sampling, plan.max_new_tokens, plan.samples, opts.seed))
+                        generation=GenerationSettings.of(plan.sampling, plan.max_new_tokens, plan.samples, opts.seed,
+                                                         plan.thinking_budget))
     entry = record.tasks.get(task.name)
     if entry is None:
         entry = record.tasks[task.name] = TaskResult(config=config)
@@ -171,7 +173,9 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
     entry.scorer = scorer.describe()
     advance = progress(task.name, len(requests))
     try:
-        for batch, seconds in _timed_batches(backend.generate(requests), flush_every=opts.batch_size or 16):
+        generations = (generate_within_budget(backend, requests, plan.thinking_budget, card) if plan.thinking_budget
+                       else backend.generate(requests))
+        for batch, seconds in _timed_batches(generations, flush_every=opts.batch_size or 16):
             run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
             entry.gen_wall_s += seconds
             record.updated_at = _now()
@@ -233,7 +237,8 @@ def _to_records(batch: list[Generation], docs: DocIndex, card: ModelCard, scorer
     graded_batch = _grade([(g.key, docs[g.key][2], g.text) for g in batch], docs, card, scorer)
     for gen, graded in zip(batch, graded_batch, strict=True):
         doc, k, prompt = docs[gen.key]
-        reasoning_tokens = backend.count_tokens(graded.reasoning) if graded.reasoning else 0
+        reasoning_tokens = (gen.reasoning_tokens if gen.reasoning_tokens is not None
+                            else backend.count_tokens(graded.reasoning) if graded.reasoning else 0)
         t = gen.timings
         records.append(SampleRecord(
             key=gen.key, doc_id=doc.doc_id, sample_idx=k, prompt=prompt, raw_output=gen.text,

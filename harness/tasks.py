@@ -112,7 +112,13 @@ class YamlTask:
 
 
 def resolve_task(name: str, lmeval_include: Sequence[str] = ()) -> Task:
-    """The task named `name`: `lmeval:NAME` through lm-evaluation-harness, else tasks/<name>.yaml."""
+    """The task named `name`: `lmeval:NAME` through lm-evaluation-harness, else tasks/<name>.yaml; `NAME@thinkN`
+    is that task under a thinking budget of N tokens."""
+    from harness.budget import BudgetedTask, split_name
+
+    base, budget = split_name(name)
+    if budget is not None:
+        return BudgetedTask(resolve_task(base, lmeval_include), budget)
     if name.startswith(LMEVAL_PREFIX):
         from harness.lmeval import lmeval_task
 

@@ -73,16 +73,20 @@ def test_owb_run_through_vllm_records_request_timings(engine: VLLMBackend, monke
 
 
 def test_greedy_tokens_match_transformers(engine: VLLMBackend) -> None:
+    """Token-identical greedy output, with and without vLLM's presence penalty (transformers applies owb's)."""
     card = engine.card
     prompts = [engine.render_chat([{"role": "user", "content": q}], {})
                for q in ("What is 2+2?", "Write a haiku about the sea.", "def add(a, b):")]
     requests = [GenRequest(f"k{i}", p, Sampling(), 32, i, min_new_tokens=32) for i, p in enumerate(prompts)]
+    requests += [GenRequest(f"p{i}", p, Sampling(presence_penalty=1.5), 32, i, min_new_tokens=32)
+                 for i, p in enumerate(prompts)]
     from_vllm = {g.key: g.token_ids for g in engine.generate(requests)}
     hf = build_backend("hf", card, EngineRequest(dtype="float32"))
     from_hf = {g.key: g.token_ids for g in hf.generate(requests)}
     for key in from_vllm:
         assert len(from_vllm[key]) == 32
         assert from_vllm[key] == from_hf[key], key
+    assert any(from_vllm[f"p{i}"] != from_vllm[f"k{i}"] for i in range(3)), "the penalty changed some output"
 
 
 def test_samples_k_with_distinct_seeds(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -114,3 +118,24 @@ def test_bench_through_vllm(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch
                               num_prompts=8, output=str(tmp_path)))
     record = check_bench(path, 24, 12, [1, 4], 8)
     assert record["levels"][0]["timing_scope"] == "request"
+
+
+def test_new_tasks_and_a_thinking_budget_through_vllm(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """The reasoning tasks on their fixtures, under the R1 protocol at k = 2, with a thinking budget of 8 tokens:
+    each sample's thinking is cut after exactly 8 generated tokens, the phrase appears once and an answer follows."""
+    if engine.card.id != "tiny-llama":
+        pytest.skip("the R1-template family is enough")
+    from harness.budget import PHRASE
+
+    tasks = "aime24,aime25,amc23,minerva_math,olympiadbench"
+    run_dir = _run(engine, monkeypatch, "--tasks", tasks, "--data", "fixture", "--limit", "2", "--protocol", "r1",
+                   "--samples", "2", "--thinking-budget", "8", "--max-new-tokens", "24", "--output", str(tmp_path))
+    record = check_run(run_dir)
+    for task in tasks.split(","):
+        entry = record["tasks"][f"{task}@think8"]
+        assert entry["n"] == 2 and entry["n_samples"] == 4 and "cons@2" in entry["metrics"]
+        for line in (run_dir / "samples" / f"{task}@think8.jsonl").read_text().splitlines():
+            sample = json.loads(line)
+            assert sample["raw_output"].count(PHRASE) == 1 and sample["reasoning_tokens"] == 8
+            assert sample["answer_tokens"] > 0

@@ -45,6 +45,7 @@ class Generation:
     finish_reason: Literal["stop", "length"]
     timings: Timings = Timings()
     token_ids: tuple[int, ...] = ()
+    reasoning_tokens: int | None = None  # generated thinking tokens, where the generator knows them exactly
 
 
 class EngineRequest(BaseModel):

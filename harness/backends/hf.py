@@ -197,7 +197,8 @@ class HFBackend(TokenizerMethods):
 
     @staticmethod
     def _settings(request: GenRequest) -> tuple[Any, ...]:
-        return (request.sampling, request.max_new_tokens, request.stop, request.min_new_tokens)
+        """What a batch must share (sortable, so requests with equal settings group together)."""
+        return (request.sampling.model_dump_json(), request.max_new_tokens, request.stop, request.min_new_tokens)
 
     def _generate_batch(
         self, items: list[tuple[GenRequest, list[int]]], cache_len: int, rows_wanted: int
