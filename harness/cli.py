@@ -115,6 +115,10 @@ def run(
     fast_path: Annotated[Optional[str], typer.Option(help="hf: auto | static | continuous | off")] = None,
     gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vllm: memory share")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="vllm: max_model_len")] = None,
+    gpu_hourly_usd: Annotated[Optional[float], typer.Option(help="GPU price per hour: $ per 1M tokens and per "
+                                                                 "1,000 correct answers")] = None,
+    price_in: Annotated[Optional[float], typer.Option(help="API price, USD per 1M prompt tokens")] = None,
+    price_out: Annotated[Optional[float], typer.Option(help="API price, USD per 1M output tokens")] = None,
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
     from harness.protocols import suite as suite_of
@@ -144,6 +148,7 @@ def run(
         model=model or "", backend=backend, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         lmeval_include=tuple(str(p) for p in lmeval_include or ()), protocol=protocol,
         thinking_budget=_integers(thinking_budget, "--thinking-budget"),
+        gpu_hourly_usd=gpu_hourly_usd, price_in_usd=price_in, price_out_usd=price_out,
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, batch_size=batch_size, dtype=dtype, tp=tp, pp=pp, dp=dp,

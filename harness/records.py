@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.config import DataSource, ModelCard, Mode, Sampling
+from harness.energy import EnergyReading
 from harness.errors import ConfigError
 
 SCHEMA_VERSION = 2
@@ -169,11 +170,29 @@ class TaskConfig(Record):
     generation: GenerationSettings
 
 
+class TaskCost(Record):
+    """What a task's answers cost: tokens, GPU energy and dollars (null where not measured or not priced)."""
+
+    correct: float | None  # samples whose primary score is 1 (0/1-scored tasks only)
+    output_tokens_per_sample: float
+    reasoning_tokens_per_sample: float
+    answer_tokens_per_sample: float
+    output_tokens_per_correct: float | None
+    energy: EnergyReading | None  # board energy of GPU 0 over the task's generation (NVML; null without a GPU)
+    joules_per_output_token: float | None
+    joules_per_correct: float | None
+    usd: float | None
+    usd_per_1m_output_tokens: float | None
+    usd_per_1k_correct: float | None
+    pricing: str | None  # how the dollars were computed
+
+
 class TaskResult(Record):
     """One task of a run: its config while running, and its metrics, truncation and perf once summarised."""
 
     config: TaskConfig
     gen_wall_s: float = 0.0
+    energy: EnergyReading | None = None  # summed over the sessions that generated this task (resumes)
     scorer: dict[str, Any] = {}
     n: int | None = None
     n_samples: int | None = None
@@ -181,6 +200,7 @@ class TaskResult(Record):
     metrics: dict[str, MetricSummary] = {}
     truncated_rate: float | None = None
     perf: PerfSummary | None = None
+    cost: TaskCost | None = None
     warnings: list[str] = []
 
 
@@ -200,6 +220,9 @@ class RunOptions(Record):
     max_new_tokens: int | None = None
     protocol: str | None = None  # a named evaluation protocol (e.g. r1), recorded so claims can match on it
     thinking_budget: tuple[int, ...] = ()  # each N runs every task as task@thinkN (thinking cut at N tokens)
+    gpu_hourly_usd: float | None = None  # price of the GPU(s) per hour: dollars from generation wall time
+    price_in_usd: float | None = None  # API price per 1M prompt tokens
+    price_out_usd: float | None = None  # API price per 1M output tokens
     data_source: DataSource = "auto"
     data_dir: str | None = None
     output: str = "runs"

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from harness.config import PublishedScore
 from harness.perf import run_output_tokens_per_s
-from harness.records import BenchRecord, MetricSummary, RunRecord
+from harness.budget import split_name
+from harness.records import BenchRecord, MetricSummary, RunRecord, TaskCost
 from harness.results import RunDir
 from harness.stats import percentiles
 
@@ -120,6 +121,7 @@ class RunRow:
     published: dict[tuple[str, str], list[ShownClaim]]
     output_tokens_per_s: float | None
     ttft_p50_s: float | None
+    costs: dict[str, TaskCost]
 
     @property
     def label(self) -> str:
@@ -149,11 +151,23 @@ def load_row(path: Path) -> RunRow:
         published=claims,
         output_tokens_per_s=run_output_tokens_per_s(record),
         ttft_p50_s=ttft.p50 if ttft else None,
+        costs={t: e.cost for t, e in record.tasks.items() if e.cost is not None},
     )
 
 
 def _columns(rows: list[RunRow]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(key for row in rows for key in row.metrics))
+
+
+COST_COLUMNS = (("tok/correct", "output_tokens_per_correct", ".0f"), ("J/correct", "joules_per_correct", ".1f"),
+                ("$/1k correct", "usd_per_1k_correct", ".3f"))
+
+
+def _cost_columns(rows: list[RunRow]) -> list[tuple[str, str, str, str]]:
+    """(task, label, field, format) for each cost figure some run measured."""
+    tasks = list(dict.fromkeys(t for r in rows for t in r.costs))
+    return [(t, label, field, fmt) for t in tasks for label, field, fmt in COST_COLUMNS
+            if any(getattr(r.costs.get(t), field, None) is not None for r in rows)]
 
 
 OUTSIDE_CI = "*"
@@ -175,8 +189,10 @@ def _cells(rows: list[RunRow]) -> Cells:
     """A value-with-CI column per task metric, then its published claims (numbered footnotes), then speed."""
     columns = _columns(rows)
     claimed = [c for c in columns if any(c in r.published for r in rows)]
+    costs = _cost_columns(rows)
     header = ["run", "model", "backend", "thinking", *[f"{t} {m}" for t, m in columns],
-              *[f"{t} {m} (published)" for t, m in claimed], "out tok/s", "ttft p50 s"]
+              *[f"{t} {m} (published)" for t, m in claimed], *[f"{t} {label}" for t, label, _, _ in costs],
+              "out tok/s", "ttft p50 s"]
     notes: dict[str, int] = {}
     body, details = [], {}
     for i, r in enumerate(rows):
@@ -188,8 +204,9 @@ def _cells(rows: list[RunRow]) -> Cells:
                                          for s, n in zip(shown, refs, strict=True)) or "-")
             if shown:
                 details[(i, 4 + len(columns) + j)] = " | ".join(s.detail() for s in shown)
+        cost_cells = [_fmt(getattr(r.costs.get(t), field, None), fmt) for t, _, field, fmt in costs]
         body.append([r.run_id, r.model, r.backend, r.thinking, *[fmt_metric(r.metrics.get(c)) for c in columns],
-                     *claim_cells, _fmt(r.output_tokens_per_s, ".1f"), _fmt(r.ttft_p50_s, ".3f")])
+                     *claim_cells, *cost_cells, _fmt(r.output_tokens_per_s, ".1f"), _fmt(r.ttft_p50_s, ".3f")])
     footnotes = [f"[{n}] {text}" for text, n in notes.items()] + ([LEGEND] if notes else [])
     return Cells(header, body, footnotes, details)
 
@@ -221,9 +238,13 @@ def to_csv(rows: list[RunRow]) -> str:
     columns = _columns(rows)
     out = io.StringIO()
     writer = csv.writer(out)
+    cost_fields = [field for _, field, _ in COST_COLUMNS] + ["usd_per_1m_output_tokens", "joules_per_output_token",
+                                                           "output_tokens_per_sample"]
+    tasks = list(dict.fromkeys(t for r in rows for t in r.costs))
     writer.writerow(["run_id", "model", "backend", "thinking", "output_tokens_per_s", "ttft_p50_s",
                      *[f"{t}:{m}:{part}" for t, m in columns
-                       for part in ("value", "ci95_lo", "ci95_hi", "published", "published_detail")]])
+                       for part in ("value", "ci95_lo", "ci95_hi", "published", "published_detail")],
+                     *[f"{t}:{field}" for t in tasks for field in cost_fields]])
     for r in rows:
         cells: list[Any] = [r.run_id, r.model, r.backend, r.thinking, r.output_tokens_per_s, r.ttft_p50_s]
         for c in columns:
@@ -232,6 +253,7 @@ def to_csv(rows: list[RunRow]) -> str:
             shown = r.published.get(c, [])
             cells += [metric.value if metric else None, lo, hi, ";".join(f"{s.claim.value:g}" for s in shown) or None,
                       " | ".join(s.detail() for s in shown) or None]
+        cells += [getattr(r.costs.get(t), field, None) for t in tasks for field in cost_fields]
         writer.writerow(cells)
     return out.getvalue()
 
@@ -274,6 +296,67 @@ def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
         bar_ax.set_ylabel(f"{metric} (%)")
         bar_ax.set_title(f"{task}: {metric} with 95% CI")
         plots.append((f"{task}: {metric}", _svg(fig)))
+        plt.close(fig)
+    return plots + _pareto_plots(rows, plt) + _budget_plots(rows, plt)
+
+
+def _primary_value(row: RunRow, task: str) -> float | None:
+    summary = row.metrics.get((task, row.primary.get(task, "")))
+    return summary.value if summary is not None else None
+
+
+def _pareto_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
+    """Per task priced in some run: the primary score against dollars per 1,000 correct answers, with the Pareto
+    frontier (no other run is both cheaper and better)."""
+    plots = []
+    for task in dict.fromkeys(t for r in rows for t in r.costs):
+        points: list[tuple[float, float, RunRow]] = []
+        for r in rows:
+            x, y = (r.costs[task].usd_per_1k_correct if task in r.costs else None), _primary_value(r, task)
+            if x is not None and y is not None:
+                points.append((x, y, r))
+        if not points:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for x, y, r in points:
+            ax.scatter([x], [y], label=r.label)
+        frontier, best = [], float("-inf")
+        for x, y, _ in sorted(points, key=lambda p: (p[0], -p[1])):
+            if y > best:
+                frontier.append((x, y))
+                best = y
+        ax.step([x for x, _ in frontier], [y for _, y in frontier], where="post", color="#999", linestyle="--",
+                label="Pareto frontier")
+        ax.set_xscale("log")
+        ax.set_xlabel("$ per 1,000 correct answers")
+        ax.set_ylabel(f"{points[0][2].primary[task]} (%)")
+        ax.set_title(f"{task}: score against cost")
+        ax.legend(fontsize=7)
+        plots.append((f"{task}: score against $ per 1,000 correct answers", _svg(fig)))
+        plt.close(fig)
+    return plots
+
+
+def _budget_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
+    """Per task run at several thinking budgets: the primary score against output tokens per sample, one line per
+    run (the curve to pick a budget from)."""
+    plots = []
+    bases = dict.fromkeys(split_name(t)[0] for r in rows for t in r.costs if split_name(t)[1] is not None)
+    for base in bases:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for r in rows:
+            points = sorted((r.costs[t].output_tokens_per_sample, _primary_value(r, t), split_name(t)[1])
+                            for t in r.costs if split_name(t)[0] == base and split_name(t)[1] is not None)
+            points = [(x, y, b) for x, y, b in points if y is not None]
+            if points:
+                ax.plot([x for x, _, _ in points], [y for _, y, _ in points], marker="o", label=r.label)
+                for x, y, b in points:
+                    ax.annotate(f"{b}", (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
+        ax.set_xlabel("output tokens per sample")
+        ax.set_ylabel("score (%)")
+        ax.set_title(f"{base}: score against thinking budget (labels: budget)")
+        ax.legend(fontsize=7)
+        plots.append((f"{base}: score against thinking budget", _svg(fig)))
         plt.close(fig)
     return plots
 

@@ -19,6 +19,8 @@ from harness.metrics import document_values, summaries
 from harness.perf import aggregate_perf, environment
 from harness.pins import cached_commit
 from harness.budget import generate_within_budget
+from harness.cost import check_pricing, merge_energy, task_cost
+from harness.energy import EnergyMeter
 from harness.protocols import TaskPlan, plan_tasks, run_mode
 from harness.reasoning import split_output
 from harness.records import (
@@ -66,6 +68,7 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
     else:
         card = load_card(opts.model)
     mode = run_mode(card, opts)
+    check_pricing(opts)
     backend_options(opts.backend, card, engine_request(opts), opts.backend_args)  # a bad option fails before data
     plans = plan_tasks(card, mode, opts)
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
@@ -172,17 +175,20 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
     scorer = task.scorer()
     entry.scorer = scorer.describe()
     advance = progress(task.name, len(requests))
+    meter = EnergyMeter()
     try:
         generations = (generate_within_budget(backend, requests, plan.thinking_budget, card) if plan.thinking_budget
                        else backend.generate(requests))
-        for batch, seconds in _timed_batches(generations, flush_every=opts.batch_size or 16):
-            run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
-            entry.gen_wall_s += seconds
-            record.updated_at = _now()
-            run_dir.write_run(record)
-            advance(len(batch))
+        with meter:
+            for batch, seconds in _timed_batches(generations, flush_every=opts.batch_size or 16):
+                run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
+                entry.gen_wall_s += seconds
+                record.updated_at = _now()
+                run_dir.write_run(record)
+                advance(len(batch))
     finally:
         scorer.close()
+        entry.energy = merge_energy(entry.energy, meter.reading())
 
 
 def _timed_batches(gens: Iterator[Generation], flush_every: int) -> Iterator[tuple[list[Generation], float]]:
@@ -316,4 +322,6 @@ def _summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int) -
     entry.metrics = summaries(task.metrics, per_doc, task.score_infos(), seed)
     entry.truncated_rate = truncated
     entry.perf = aggregate_perf(samples, entry.gen_wall_s)
+    entry.cost = task_cost(samples, entry.perf, entry.metrics.get(task.primary_metric), task.score_infos(),
+                           entry.energy, record.invocation)
     entry.warnings = warnings

@@ -25,6 +25,7 @@ class ScoreInfo:
     name: str
     higher_is_better: bool | None = True  # None: a description (e.g. output length), never checked for drops
     scale: Literal["percent", "raw"] = "percent"  # percent: a 0-1 value shown x100
+    binary: bool = True  # 0 or 1 per sample (a sample is correct or not); False for graded scores such as ROUGE
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ class SummarizeScorer:
     """ROUGE F1 per document (the best reference per ROUGE type), output length in words and emptiness."""
 
     Args: ClassVar[type[BaseModel]] = NoArgs
-    scores = (*(ScoreInfo(name) for name in ROUGE_TYPES), ScoreInfo("empty_rate", higher_is_better=False),
-              ScoreInfo("output_words", higher_is_better=None, scale="raw"))
+    scores = (*(ScoreInfo(name, binary=False) for name in ROUGE_TYPES), ScoreInfo("empty_rate", higher_is_better=False),
+              ScoreInfo("output_words", higher_is_better=None, scale="raw", binary=False))
 
     def __init__(self, args: BaseModel | None = None) -> None:
         self.rouge = make_rouge()
