@@ -14,6 +14,7 @@ import numpy as np
 
 from harness.backends.base import Backend, EngineRequest, Generation, GenRequest, backend_class, make_backend
 from harness.config import ModelCard, Sampling, load_card, stable_hash
+from harness.energy import EnergyMeter, EnergyReading, joules_per_token
 from harness.errors import ConfigError
 from harness.perf import environment
 from harness.records import BackendInfo, BenchLevel, BenchModel, BenchParams, BenchRecord, Roofline
@@ -76,10 +77,12 @@ def _prompts(rng: np.random.Generator, count: int, length: int, vocab: int,
     return [tuple(int(t) for t in rng.choice(allowed, size=length)) for _ in range(count)]
 
 
-def _level(gens: list[Generation], wall_s: float, concurrency: int) -> BenchLevel:
+def _level(gens: list[Generation], wall_s: float, concurrency: int, energy: EnergyReading | None) -> BenchLevel:
     prompt_tokens = sum(g.prompt_tokens for g in gens)
     output_tokens = sum(g.output_tokens for g in gens)
     return BenchLevel(
+        energy=energy,
+        joules_per_output_token=joules_per_token(energy.joules if energy else None, output_tokens),
         concurrency=concurrency,
         requests=len(gens),
         wall_s=wall_s,
@@ -148,9 +151,10 @@ def bench(opts: BenchOptions) -> Path:
             list(backend.generate(_requests(warm, opts, "warmup")))
             start = time.perf_counter()
             gens: list[Generation] = []
-            for first in range(0, len(prompts), c):
-                gens += backend.generate(_requests(prompts[first : first + c], opts, f"c{c}-{first}"))
-            levels.append(_level(gens, time.perf_counter() - start, c))
+            with EnergyMeter() as meter:
+                for first in range(0, len(prompts), c):
+                    gens += backend.generate(_requests(prompts[first : first + c], opts, f"c{c}-{first}"))
+            levels.append(_level(gens, time.perf_counter() - start, c, meter.reading()))
     finally:
         backend.close()
     # The roofline needs the weights in this process: a served model's memory is on another machine.

@@ -326,6 +326,8 @@ class BenchLevel(Record):
     e2e_s: Percentiles | None
     itl_s: Percentiles | None
     timing_scope: TimingScope | None
+    energy: EnergyReading | None = None  # GPU 0's board energy over the level (NVML; null without a GPU)
+    joules_per_output_token: float | None = None
 
 
 class Roofline(Record):
