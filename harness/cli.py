@@ -67,6 +67,16 @@ def _integers(text: str | None, flag: str) -> tuple[int, ...]:
         raise ConfigError(f"{flag} takes comma-separated integers, not '{text}'") from None
 
 
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """--shard I/N as (I, N)."""
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()):
+        raise ConfigError(f"--shard takes I/N (e.g. 2/8), not '{text}'")
+    return int(index), int(count)
+
+
 def backend_args(pairs: list[str], **named: object) -> dict[str, Any]:
     """Backend options from KEY=VALUE pairs (values parsed as JSON where they parse) and named convenience flags."""
     args: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
@@ -115,6 +125,7 @@ def run(
     fast_path: Annotated[Optional[str], typer.Option(help="hf: auto | static | continuous | off")] = None,
     gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vllm: memory share")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="vllm: max_model_len")] = None,
+    shard: Annotated[Optional[str], typer.Option(help="I/N: shard I of N of each task (owb merge joins them)")] = None,
     gpu_hourly_usd: Annotated[Optional[float], typer.Option(help="GPU price per hour: $ per 1M tokens and per "
                                                                  "1,000 correct answers")] = None,
     price_in: Annotated[Optional[float], typer.Option(help="API price, USD per 1M prompt tokens")] = None,
@@ -148,7 +159,7 @@ def run(
         model=model or "", backend=backend, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         lmeval_include=tuple(str(p) for p in lmeval_include or ()), protocol=protocol,
         thinking_budget=_integers(thinking_budget, "--thinking-budget"),
-        gpu_hourly_usd=gpu_hourly_usd, price_in_usd=price_in, price_out_usd=price_out,
+        gpu_hourly_usd=gpu_hourly_usd, price_in_usd=price_in, price_out_usd=price_out, shard=_shard(shard),
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, batch_size=batch_size, dtype=dtype, tp=tp, pp=pp, dp=dp,
@@ -239,6 +250,20 @@ def check_cmd(
             handle.write(markdown + "\n")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def merge(
+    runs: Annotated[list[Path], typer.Argument(help="the shard run directories (owb run --shard I/N)")],
+    output: Annotated[Path, typer.Option(help="directory for the merged run directory")] = Path("runs"),
+) -> None:
+    """Join the shards of one run into one run, with the metrics a single run would have given."""
+    from harness.merge import merge as merge_runs
+    from harness.report import run_table
+
+    run_dir = merge_runs(runs, output)
+    console.print(run_table(run_dir.read_run()))
+    console.print(f"results: {run_dir.path}", soft_wrap=True)
 
 
 @app.command()

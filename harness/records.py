@@ -220,6 +220,7 @@ class RunOptions(Record):
     max_new_tokens: int | None = None
     protocol: str | None = None  # a named evaluation protocol (e.g. r1), recorded so claims can match on it
     thinking_budget: tuple[int, ...] = ()  # each N runs every task as task@thinkN (thinking cut at N tokens)
+    shard: tuple[int, int] | None = None  # (I, N): this run generates shard I of N of every task's documents
     gpu_hourly_usd: float | None = None  # price of the GPU(s) per hour: dollars from generation wall time
     price_in_usd: float | None = None  # API price per 1M prompt tokens
     price_out_usd: float | None = None  # API price per 1M output tokens
@@ -298,6 +299,7 @@ class RunRecord(Record):
     created_at: str
     updated_at: str
     rescored_at: str | None = None
+    merged_from: list[str] = []  # the run ids of the shards `owb merge` joined into this run
     status: Literal["running", "complete"]
     invocation: RunOptions
     model: ModelInfo

@@ -22,6 +22,7 @@ from harness.budget import generate_within_budget
 from harness.cost import check_pricing, merge_energy, task_cost
 from harness.energy import EnergyMeter
 from harness.protocols import TaskPlan, plan_tasks, run_mode
+from harness.prompts import Prompt
 from harness.reasoning import split_output
 from harness.records import (
     GenerationSettings,
@@ -69,6 +70,8 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
         card = load_card(opts.model)
     mode = run_mode(card, opts)
     check_pricing(opts)
+    if opts.shard is not None and not 1 <= opts.shard[0] <= opts.shard[1]:
+        raise ConfigError(f"--shard I/N needs 1 <= I <= N, not {opts.shard[0]}/{opts.shard[1]}")
     backend_options(opts.backend, card, engine_request(opts), opts.backend_args)  # a bad option fails before data
     plans = plan_tasks(card, mode, opts)
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
@@ -84,7 +87,7 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
             raise Interrupted(str(run_dir.path)) from None
         record.backend_report = backend.report()
         for plan in plans:
-            _summarize_task(plan.task, run_dir, record, opts.seed)
+            summarize_task(plan.task, run_dir, record, opts.seed)
         record.status = "complete"
         record.updated_at = _now()
         run_dir.write_run(record)
@@ -152,10 +155,10 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
     task = plan.task
     run_dir.repair_samples(task.name)
     done = {s.key for s in run_dir.load_samples(task.name)}
-    prompts, requests, docs = [], [], {}
-    for doc in data.docs:
-        prompt = task.prompt(doc, data, card, mode, backend)
-        prompts.append(prompt.text)
+    rendered = [(doc, task.prompt(doc, data, card, mode, backend)) for doc in data.docs]
+    prompts = [prompt.text for _, prompt in rendered]  # every document's: shards of one task share the hash
+    requests, docs = [], {}
+    for doc, prompt in shard_of(rendered, opts.shard):
         for k in range(plan.samples):
             key = sample_key(task.name, doc.doc_id, k)
             docs[key] = (doc, k, prompt.text)
@@ -189,6 +192,16 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
     finally:
         scorer.close()
         entry.energy = merge_energy(entry.energy, meter.reading())
+
+
+def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | None) -> list[tuple[Document, Prompt]]:
+    """Shard I of N: documents sorted by prompt length (then id) and dealt round-robin, so every shard gets the same
+    number of documents (within one) and of prompt characters (about); the same on every machine."""
+    if shard is None:
+        return rendered
+    index, count = shard
+    ordered = sorted(rendered, key=lambda pair: (len(pair[1].text), pair[0].doc_id))
+    return [pair for position, pair in enumerate(ordered) if position % count == index - 1]
 
 
 def _timed_batches(gens: Iterator[Generation], flush_every: int) -> Iterator[tuple[list[Generation], float]]:
@@ -290,17 +303,17 @@ def rescore(path: Path) -> RunDir:
         ]
         run_dir.rewrite_samples(task.name, rescored)
     for task in tasks:
-        _summarize_task(task, run_dir, record, opts.seed)
+        summarize_task(task, run_dir, record, opts.seed)
     record.rescored_at = _now()
     run_dir.write_run(record)
     return run_dir
 
 
-def _summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int) -> None:
+def summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int) -> None:
     """Metrics with CIs over documents, truncation and perf, from every sample on disk, into the task's entry."""
     samples = run_dir.load_samples(task.name)
     by_doc: dict[str, list[SampleRecord]] = {}
-    for s in samples:
+    for s in sorted(samples, key=lambda s: s.doc_id):  # document order fixed: intervals never depend on finish order
         by_doc.setdefault(s.doc_id, []).append(s)
     k_max = max(len(v) for v in by_doc.values())
     scorer = task.scorer()

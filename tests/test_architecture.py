@@ -59,7 +59,10 @@ def test_replaying_a_schema_1_run_gives_its_metrics(tmp_path: Path) -> None:
         assert list(new["tasks"][task]["metrics"]) == list(entry["metrics"])
         for name, metric in entry["metrics"].items():
             got = new["tasks"][task]["metrics"][name]
-            assert (got["value"], got["stderr"], got["ci95"]) == (metric["value"], metric["stderr"], metric["ci95"])
+            assert (got["value"], got["stderr"]) == (metric["value"], metric["stderr"])
+            # Wilson intervals (0/1 per document) are exact; schema 2 bootstraps documents in id order (schema 1 in
+            # the order samples finished), so a bootstrap interval moves by resampling noise only.
+            assert got["ci95"] == pytest.approx(metric["ci95"], abs=3.0)
     for task in old["tasks"]:
         old_lines = (V1 / "replayed" / "samples" / f"{task}.jsonl").read_text().splitlines()
         strip = {"prompt", "key"}
