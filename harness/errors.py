@@ -30,3 +30,7 @@ class Interrupted(Exception):
     def __init__(self, run_dir: str) -> None:
         super().__init__(f"interrupted: finished samples are saved; finish with `owb run --resume {run_dir}`")
         self.run_dir = run_dir
+
+
+class StorageError(UserError):
+    """The disk refused a write (full, over quota): what was written before is intact."""

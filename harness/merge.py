@@ -56,8 +56,7 @@ def merge(paths: list[Path], output: Path) -> RunDir:
     run_id = (f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{first.model.id}-{first.backend.name}-merged-"
               f"{stable_hash([[r.run_id for r in records], time.time_ns()])[:6]}")
     merged = RunDir(output / run_id)
-    if merged.path.exists():
-        raise ConfigError(f"run directory already exists: {merged.path}")
+    merged.create()
     record = first.model_copy(deep=True, update={
         "run_id": run_id, "merged_from": [r.run_id for r in records], "backend_report": {},
         "invocation": first.invocation.model_copy(update={"shard": None, "output": str(output)})})

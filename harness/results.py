@@ -7,28 +7,47 @@ on resume, cuts a torn last line off before appending.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, StorageError
 from harness.log import warn
 from harness.records import BenchRecord, RunRecord, SampleRecord, read_bench_record, read_run_record
 
 
+FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+@contextmanager
+def _disk_errors(path: Path) -> Iterator[None]:
+    """A full disk (or quota) becomes one StorageError naming the file; other OS errors pass through."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise StorageError(f"no space left on the device writing {path}") from None
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write through a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def write_bench(path: Path, record: BenchRecord) -> None:
@@ -86,13 +105,43 @@ class RunDir:
                     handle.truncate(good_bytes)
 
     def append_samples(self, task: str, records: list[SampleRecord]) -> None:
-        """Append finished samples and flush them to disk at once."""
+        """Append finished samples and flush them to disk at once (a write cut short leaves a torn last line, which
+        the next writer cuts off)."""
         path = self.samples_file(task)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write("".join(record.to_line() + "\n" for record in records))
+        with _disk_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write("".join(record.to_line() + "\n" for record in records))
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def create(self) -> None:
+        """Claim a new run directory; one that exists (another process's run) is an error, never shared."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise ConfigError(f"run directory already exists: {self.path}") from None
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the run's lock while writing it: a second owb process on the same run is refused."""
+        lock_path = self.path / ".owb.lock"
+        with _disk_errors(lock_path):
+            handle = lock_path.open("a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                raise ConfigError(f"run {self.path} is being written by another owb process (pid {holder})") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
             handle.flush()
-            os.fsync(handle.fileno())
+            yield
+        finally:
+            handle.close()
 
     def rewrite_samples(self, task: str, records: list[SampleRecord]) -> None:
         """Replace a task's samples file atomically (used by rescore)."""

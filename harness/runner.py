@@ -13,7 +13,7 @@ from typing import Any
 from harness.backends.base import Backend, EngineRequest, Generation, GenRequest, backend_options, make_backend
 from harness.config import ModelCard, Mode, load_card, stable_hash
 from harness.data import Document, TaskData, default_data_dir
-from harness.errors import ConfigError, DataError, Interrupted
+from harness.errors import ConfigError, DataError, Interrupted, StorageError
 from harness.log import warn
 from harness.metrics import document_values, summaries
 from harness.perf import aggregate_perf, environment
@@ -80,17 +80,21 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
     try:
         if record is None:
             run_dir, record = _new_run(opts, card, mode, backend, plans)
-        try:
+        with run_dir.writing():
+            try:
+                for plan in plans:
+                    _run_task(plan, datas[plan.task.name], card, mode, opts, backend, run_dir, record, progress)
+            except KeyboardInterrupt:
+                raise Interrupted(str(run_dir.path)) from None
+            except StorageError as exc:
+                raise StorageError(f"{exc}; the samples written before are intact: free space, then "
+                                   f"`owb run --resume {run_dir.path}`") from None
+            record.backend_report = backend.report()
             for plan in plans:
-                _run_task(plan, datas[plan.task.name], card, mode, opts, backend, run_dir, record, progress)
-        except KeyboardInterrupt:
-            raise Interrupted(str(run_dir.path)) from None
-        record.backend_report = backend.report()
-        for plan in plans:
-            summarize_task(plan.task, run_dir, record, opts.seed)
-        record.status = "complete"
-        record.updated_at = _now()
-        run_dir.write_run(record)
+                summarize_task(plan.task, run_dir, record, opts.seed)
+            record.status = "complete"
+            record.updated_at = _now()
+            run_dir.write_run(record)
     finally:
         backend.close()
     return run_dir
@@ -105,8 +109,7 @@ def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend,
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     run_id = f"{stamp}-{card.id}-{opts.backend}-{stable_hash([opts.model_dump(mode='json'), time.time_ns()])[:6]}"
     run_dir = RunDir(Path(opts.output) / run_id)
-    if run_dir.path.exists():
-        raise ConfigError(f"run directory already exists: {run_dir.path}")
+    run_dir.create()
     described = backend.describe()
     card_json = card.model_dump(mode="json")
     record = RunRecord(
@@ -277,6 +280,11 @@ def rescore(path: Path) -> RunDir:
 
     Token counts and timings are kept as generated."""
     run_dir = RunDir(path)
+    with run_dir.writing():
+        return _rescore(run_dir)
+
+
+def _rescore(run_dir: RunDir) -> RunDir:
     record = run_dir.read_run()
     opts, card = record.invocation, record.model.card
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
