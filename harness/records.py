@@ -221,6 +221,7 @@ class RunOptions(Record):
     protocol: str | None = None  # a named evaluation protocol (e.g. r1), recorded so claims can match on it
     thinking_budget: tuple[int, ...] = ()  # each N runs every task as task@thinkN (thinking cut at N tokens)
     shard: tuple[int, int] | None = None  # (I, N): this run generates shard I of N of every task's documents
+    unsafe_exec: bool = False  # run model-written code without a sandbox where none isolates (--unsafe-exec)
     gpu_hourly_usd: float | None = None  # price of the GPU(s) per hour: dollars from generation wall time
     price_in_usd: float | None = None  # API price per 1M prompt tokens
     price_out_usd: float | None = None  # API price per 1M output tokens

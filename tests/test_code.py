@@ -30,7 +30,7 @@ def test_all_humaneval_canonical_solutions_pass(shared_data: Path, tmp_path: Pat
     entry = record["tasks"]["humaneval"]
     assert entry["n"] == 164 and entry["metrics"]["pass@1"]["value"] == 100.0
     assert {s["status"] for s in record["_samples"]} == {"passed"}
-    assert entry["scorer"]["sandbox"]["mode"] in ("root-namespaces", "user-namespaces", "plain")
+    assert entry["scorer"]["sandbox"]["mode"] in ("root-namespaces", "bubblewrap", "user-namespaces")
 
 
 BASE_CARD = """id: tiny-base
@@ -120,3 +120,27 @@ def test_humaneval_program_keeps_prompt_imports_and_completes_bodies() -> None:
     body = humaneval_program("    return xs[0]\n", doc)
     assert body.startswith(doc["prompt"] + "    return xs[0]")
     assert body.rstrip().endswith("check(f)")
+
+
+def test_without_a_sandbox_code_tasks_need_unsafe_exec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no mode isolates (simulated), a code task stops with one line saying why; --unsafe-exec runs it in the
+    plain mode, which run.json records."""
+    from harness.scorers import sandbox
+
+    sandbox.detect_mode.cache_clear()
+    monkeypatch.setattr(sandbox, "_probe", lambda mode: "not available here")
+    try:
+        rows = [json.loads(x) for x in (Path(__file__).resolve().parent.parent / "tasks" / "fixtures" /
+                                        "humaneval.jsonl").read_text().splitlines()]
+        lines = [{"task": "humaneval", "doc_id": r["task_id"], "sample_idx": 0, "output": r["prompt"] +
+                  r["canonical_solution"]} for r in rows]
+        for name in ("refused", "unsafe"):
+            (tmp_path / name).mkdir()
+        with pytest.raises(sandbox.NoSandbox, match="pass --unsafe-exec"):
+            _replay_run(tmp_path / "refused", "humaneval", lines, "--data", "fixture")
+        record = _replay_run(tmp_path / "unsafe", "humaneval", lines, "--data", "fixture", "--unsafe-exec")
+        assert record["tasks"]["humaneval"]["scorer"]["sandbox"]["mode"] == "plain"
+        assert record["invocation"]["unsafe_exec"] is True
+        assert record["tasks"]["humaneval"]["metrics"]["pass@1"]["value"] == 100.0
+    finally:
+        sandbox.detect_mode.cache_clear()
