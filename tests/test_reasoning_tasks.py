@@ -128,3 +128,24 @@ def test_the_r1_protocol_takes_each_tasks_k_and_refuses_greedy(tmp_path: Path) -
         run_mode(card, opts.model_copy(update={"greedy": True}))
     with pytest.raises(ConfigError, match="has no `r1` protocol"):
         plan_task(resolve_task("gsm8k"), card, mode, opts)
+
+
+def test_the_reasoning_suite_runs_each_task_under_its_protocol(tmp_path: Path) -> None:
+    """--suite reasoning: AIME 2024/2025, MATH-500, AMC 2023, HumanEval+ and MBPP+ under the R1 protocol, each with
+    its own k (here capped by --samples 2 to stay small), through an in-process engine on the fixtures."""
+    from harness.backends.base import BACKENDS, register_backend
+    from tests.helpers import FakeBackend
+
+    register_backend("fake", FakeBackend)
+    try:
+        run_dir = run_cli("--model", "tiny-llama", "--backend", "fake", "--suite", "reasoning", "--samples", "2",
+                          "--data", "fixture", "--limit", "2", "--output", str(tmp_path),
+                          "--backend-arg", "answer=thinking </think> \\boxed{24}")
+    finally:
+        BACKENDS.pop("fake")
+    record = check_run(run_dir)
+    assert list(record["tasks"]) == ["aime24", "aime25", "math500", "amc23", "humaneval_plus", "mbpp_plus"]
+    assert record["invocation"]["protocol"] == "r1" and record["thinking"] == "on"
+    assert {t: e["n_samples"] for t, e in record["tasks"].items()} == dict.fromkeys(record["tasks"], 4)
+    assert "plus_pass@1" in record["tasks"]["humaneval_plus"]["metrics"]
+    assert "cons@2" in record["tasks"]["aime25"]["metrics"]

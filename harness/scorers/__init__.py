@@ -16,6 +16,7 @@ SCORERS: dict[str, str] = {
     "gsm8k": "harness.scorers.maths:GSM8KScorer",
     "math": "harness.scorers.maths:MathScorer",
     "code": "harness.scorers.code:CodeScorer",
+    "evalplus": "harness.scorers.evalplus:EvalPlusScorer",
     "summarize": "harness.scorers.summarize:SummarizeScorer",
 }
 

@@ -59,13 +59,20 @@ def _imports_of(prompt: str) -> str:
     return "\n".join(ast.get_source_segment(prompt, n) or "" for n in nodes)
 
 
+def function_solution(answer: str, prompt: str, entry: str) -> str:
+    """A HumanEval-style solution: the answer's program defining `entry`, with the prompt's imports, or the prompt
+    completed by the answer where the answer is only a body."""
+    code = extract_code(answer, entry)
+    if not re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", code):
+        return prompt + answer
+    imports = _imports_of(prompt)
+    return f"{imports}\n{code}" if imports else code
+
+
 def humaneval_program(answer: str, doc: dict[str, Any]) -> str:
     """HumanEval: the solution (the prompt completed where the answer is only a body) + `test` + check(entry)."""
     entry = str(doc["entry_point"])
-    code = extract_code(answer, entry)
-    prompt = str(doc["prompt"])
-    has_def = re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", code)
-    solution = f"{_imports_of(prompt)}\n{code}" if has_def else prompt + answer
+    solution = function_solution(answer, str(doc["prompt"]), entry)
     return f"{solution}\n\n{doc['test']}\n\ncheck({entry})\n"
 
 
