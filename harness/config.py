@@ -328,13 +328,18 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def first_error(exc: ValidationError) -> str:
+    """A pydantic validation error's first problem in one line: where it is and what is wrong."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{loc}: {err['msg']}"
+
+
 def _validate(model: type[M], data: dict[str, Any], path: Path) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"invalid {model.__name__} in {path}: {loc}: {err['msg']}") from None
+        raise ConfigError(f"invalid {model.__name__} in {path}: {first_error(exc)}") from None
 
 
 def _available(directory: Path) -> list[str]:

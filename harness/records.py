@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.config import DataSource, ModelCard, Mode, Sampling
+from harness.config import DataSource, ModelCard, Mode, Sampling, first_error
 from harness.energy import EnergyReading
 from harness.errors import ConfigError
 
@@ -462,9 +462,7 @@ def _validated(model: type[Record], data: dict[str, Any], what: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"invalid {what}: {loc}: {err['msg']}") from None
+        raise ConfigError(f"invalid {what}: {first_error(exc)}") from None
 
 
 def read_run_record(text: str, what: str = "run.json") -> RunRecord:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from harness.config import first_error
 from harness.errors import ConfigError, DataError, StorageError
 from harness.log import warn
 from harness.records import BenchRecord, RunRecord, SampleRecord, read_bench_record, read_run_record
@@ -158,9 +159,7 @@ def _parse_samples(path: Path, quiet: bool = False) -> tuple[list[SampleRecord],
         try:
             records.append(SampleRecord.model_validate_json(raw))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(line)"
-            raise DataError(f"{path} line {lineno}: not a valid sample ({where}: {err['msg']})") from None
+            raise DataError(f"{path} line {lineno}: not a valid sample ({first_error(exc)})") from None
     if tail.strip() and not quiet:
         warn(f"{path}: skipped an incomplete last line (a sample being written, or torn by a kill)")
     return records, len(data) - len(tail)

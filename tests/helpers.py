@@ -54,6 +54,16 @@ def build_backend(name: str, card: str | ModelCard, request: EngineRequest | Non
     return make_backend(name, card, request or EngineRequest(), args)
 
 
+def attention_params(shape: dict[str, Any], q_bias: bool, qk_norm: bool) -> int:
+    """Closed form of one attention block's parameters from config values: q/k/v/o projections (biased q/k/v for
+    Qwen2), and per-head-dim q/k norms (Qwen3, Hunyuan)."""
+    h, heads, kv = shape["hidden_size"], shape["num_attention_heads"], shape["num_key_value_heads"]
+    hd = shape.get("head_dim") or h // heads
+    params = h * heads * hd + 2 * h * kv * hd + heads * hd * h
+    params += (heads * hd + 2 * kv * hd) if q_bias else 0
+    return params + (2 * hd if qk_norm else 0)
+
+
 def write_replay(path: Path, lines: Sequence[dict[str, Any]]) -> Path:
     """A replay file of {"task", "doc_id", "sample_idx", "output"} lines."""
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from harness.config import load_card
 from harness.errors import ConfigError
 from harness.fit import FitReport, estimate_fit, fit_command, model_config, parse_bytes, sampler_activation_bytes
+from tests.helpers import attention_params
 
 BF16 = 2
 GIB = 1 << 30
@@ -27,19 +28,11 @@ def owb_fit(*args: str) -> FitReport:
     return FitReport.model_validate(json.loads(result.output))
 
 
-def _attention(s: dict, q_bias: bool, qk_norm: bool) -> int:
-    h, heads, kv = s["hidden_size"], s["num_attention_heads"], s["num_key_value_heads"]
-    hd = s.get("head_dim") or h // heads
-    params = h * heads * hd + 2 * h * kv * hd + heads * hd * h
-    params += (heads * hd + 2 * kv * hd) if q_bias else 0
-    return params + (2 * hd if qk_norm else 0)
-
-
 def dense(s: dict, q_bias: bool, qk_norm: bool) -> int:
     """A dense decoder: attention, SwiGLU MLP and two norms per layer, a final norm, and untied input embedding and
     LM head."""
     h = s["hidden_size"]
-    layer = _attention(s, q_bias, qk_norm) + 3 * h * s["intermediate_size"] + 2 * h
+    layer = attention_params(s, q_bias, qk_norm) + 3 * h * s["intermediate_size"] + 2 * h
     return BF16 * (s["num_hidden_layers"] * layer + h + 2 * s["vocab_size"] * h)
 
 
@@ -47,7 +40,7 @@ def qwen3_moe(s: dict) -> int:
     """Qwen3-MoE: QK-norm attention, a router and every one of num_experts SwiGLU experts in each layer."""
     h = s["hidden_size"]
     experts = s["num_experts"] * 3 * s["moe_intermediate_size"] * h
-    layer = _attention(s, q_bias=False, qk_norm=True) + s["num_experts"] * h + experts + 2 * h
+    layer = attention_params(s, q_bias=False, qk_norm=True) + s["num_experts"] * h + experts + 2 * h
     return BF16 * (s["num_hidden_layers"] * layer + h + 2 * s["vocab_size"] * h)
 
 

@@ -8,22 +8,15 @@ import pytest
 from harness.bench import decode_bytes
 from harness.config import load_card
 from harness.models import shape_dir
+from tests.helpers import attention_params
 
 BF16 = 2
-
-
-def _attention(s: dict, q_bias: bool, qk_norm: bool) -> int:
-    h, heads, kv = s["hidden_size"], s["num_attention_heads"], s["num_key_value_heads"]
-    hd = s.get("head_dim") or h // heads
-    params = h * heads * hd + 2 * h * kv * hd + heads * hd * h
-    params += (heads * hd + 2 * kv * hd) if q_bias else 0
-    return params + (2 * hd if qk_norm else 0)
 
 
 def qwen25_7b(s: dict) -> int:
     """Dense Qwen2: biased q/k/v, SwiGLU MLP, two norms per layer; untied, so the LM head and not the embedding."""
     h = s["hidden_size"]
-    layer = _attention(s, q_bias=True, qk_norm=False) + 3 * h * s["intermediate_size"] + 2 * h
+    layer = attention_params(s, q_bias=True, qk_norm=False) + 3 * h * s["intermediate_size"] + 2 * h
     return BF16 * (s["num_hidden_layers"] * layer + h + s["vocab_size"] * h)
 
 
@@ -31,7 +24,7 @@ def qwen3_30b_a3b(s: dict) -> int:
     """Qwen3-MoE: QK-norm attention, a router and num_experts_per_tok of num_experts experts read per token."""
     h = s["hidden_size"]
     experts = s["num_experts_per_tok"] * 3 * s["moe_intermediate_size"] * h
-    layer = _attention(s, q_bias=False, qk_norm=True) + s["num_experts"] * h + experts + 2 * h
+    layer = attention_params(s, q_bias=False, qk_norm=True) + s["num_experts"] * h + experts + 2 * h
     return BF16 * (s["num_hidden_layers"] * layer + h + s["vocab_size"] * h)
 
 
@@ -39,7 +32,7 @@ def hunyuan_a13b(s: dict) -> int:
     """Hunyuan-MoE: QK-norm attention, a float32 router, moe_topk of num_experts experts plus the shared MLP;
     tied embeddings (read whole, as the LM head)."""
     h, inter = s["hidden_size"], s["intermediate_size"]
-    layer_bf16 = _attention(s, q_bias=False, qk_norm=True) + (s["moe_topk"] + 1) * 3 * inter * h + 2 * h
+    layer_bf16 = attention_params(s, q_bias=False, qk_norm=True) + (s["moe_topk"] + 1) * 3 * inter * h + 2 * h
     router_fp32 = 4 * s["num_experts"] * h
     return s["num_hidden_layers"] * (BF16 * layer_bf16 + router_fp32) + BF16 * (h + s["vocab_size"] * h)
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.config import ModelCard, Sampling
+from harness.config import ModelCard, Sampling, first_error
 from harness.errors import ConfigError, EngineError
 from harness.records import BackendInfo, Timings
 
@@ -97,11 +97,10 @@ class BackendOptions(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            known = ", ".join(cls.model_fields)
             if err["type"] == "extra_forbidden":
-                raise ConfigError(f"unknown option '{loc}' (it takes: {known})") from None
-            raise ConfigError(f"option {loc}: {err['msg']}") from None
+                loc = ".".join(str(p) for p in err["loc"])
+                raise ConfigError(f"unknown option '{loc}' (it takes: {', '.join(cls.model_fields)})") from None
+            raise ConfigError(f"option {first_error(exc)}") from None
 
 
 class Backend(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config import ScorerRef, TaskSpec
+from harness.config import ScorerRef, TaskSpec, first_error
 from harness.errors import ConfigError
 from harness.scorers.base import Scorer
 
@@ -34,9 +34,7 @@ def _args(ref: ScorerRef) -> Any:
     try:
         return scorer_class(ref.name).Args.model_validate(ref.args)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"scorer {ref.name}: invalid argument {loc}: {err['msg']}") from None
+        raise ConfigError(f"scorer {ref.name}: invalid argument {first_error(exc)}") from None
 
 
 def check_spec(spec: TaskSpec, path: Path) -> None:

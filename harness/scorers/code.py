@@ -65,8 +65,7 @@ def function_solution(answer: str, prompt: str, entry: str) -> str:
     code = extract_code(answer, entry)
     if not re.search(rf"\bdef\s+{re.escape(entry)}\s*\(", code):
         return prompt + answer
-    imports = _imports_of(prompt)
-    return f"{imports}\n{code}" if imports else code
+    return f"{_imports_of(prompt)}\n{code}"
 
 
 def humaneval_program(answer: str, doc: dict[str, Any]) -> str:

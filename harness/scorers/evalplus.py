@@ -396,7 +396,7 @@ def solution(answer: str, doc: dict[str, Any], dataset: str) -> str:
     entry = str(doc["entry_point"])
     if dataset == "mbpp":
         return extract_code(answer, entry)
-    return function_solution(answer, str(doc["prompt"]), entry)
+    return function_solution(answer, str(doc["prompt"]), entry).lstrip("\n")
 
 
 def _pack(obj: Any) -> str:
