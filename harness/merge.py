@@ -12,7 +12,7 @@ from harness.cost import merge_energy
 from harness.errors import ConfigError
 from harness.records import RunRecord, SampleRecord
 from harness.results import RunDir
-from harness.runner import summarize_task
+from harness.runner import Scorers, summarize_task
 from harness.tasks import resolve_task
 
 
@@ -71,7 +71,12 @@ def merge(paths: list[Path], output: Path) -> RunDir:
         for r in records:
             entry.energy = merge_energy(entry.energy, r.tasks[task].energy)
     record.updated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    for task in record.tasks:
-        summarize_task(resolve_task(task, first.invocation.lmeval_include), merged, record, first.seed)
+    scorers = Scorers()
+    try:
+        for name in record.tasks:
+            resolved = resolve_task(name, first.invocation.lmeval_include)
+            summarize_task(resolved, merged, record, first.seed, scorers.of(resolved))
+    finally:
+        scorers.close()
     merged.write_run(record)
     return merged

@@ -85,13 +85,15 @@ def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
     datas = {p.task.name: p.task.documents(opts.data_source, data_dir, opts.limit) for p in plans}
     backend = make_backend(opts.backend, card, engine_request(opts), opts.backend_args)
+    scorers = Scorers()
     try:
         if record is None:
             run_dir, record = _new_run(opts, card, mode, backend, plans)
         with run_dir.writing():
             try:
                 for plan in plans:
-                    _run_task(plan, datas[plan.task.name], card, mode, opts, backend, run_dir, record, progress)
+                    _run_task(plan, datas[plan.task.name], card, mode, opts, backend, run_dir, record, progress,
+                              scorers.of(plan.task))
             except KeyboardInterrupt:
                 raise Interrupted(str(run_dir.path)) from None
             except StorageError as exc:
@@ -99,13 +101,32 @@ def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
                                    f"`owb run --resume {run_dir.path}`") from None
             record.backend_report = backend.report()
             for plan in plans:
-                summarize_task(plan.task, run_dir, record, opts.seed)
+                summarize_task(plan.task, run_dir, record, opts.seed, scorers.of(plan.task))
             record.status = "complete"
             record.updated_at = _now()
             run_dir.write_run(record)
     finally:
+        scorers.close()
         backend.close()
     return run_dir
+
+
+class Scorers:
+    """One scorer per task for a whole command (grading and then summarising), all closed at the end."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, Scorer] = {}
+
+    def of(self, task: Task) -> Scorer:
+        """The task's scorer, made on first use."""
+        if task.name not in self._made:
+            self._made[task.name] = task.scorer()
+        return self._made[task.name]
+
+    def close(self) -> None:
+        """Stop every scorer's workers."""
+        for scorer in self._made.values():
+            scorer.close()
 
 
 def _now() -> str:
@@ -162,7 +183,7 @@ def _checked_config(name: str, entry: TaskResult, config: TaskConfig, record: Ru
 
 
 def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts: RunOptions, backend: Backend,
-              run_dir: RunDir, record: RunRecord, progress: Progress) -> None:
+              run_dir: RunDir, record: RunRecord, progress: Progress, scorer: Scorer) -> None:
     task = plan.task
     run_dir.repair_samples(task.name)
     done = {s.key for s in run_dir.load_samples(task.name)}
@@ -186,7 +207,6 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
     run_dir.write_run(record)
     if not requests:
         return
-    scorer = task.scorer()
     entry.scorer = scorer.describe()
     advance = progress(task.name, len(requests))
     meter = EnergyMeter()
@@ -201,7 +221,6 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
                 run_dir.write_run(record)
                 advance(len(batch))
     finally:
-        scorer.close()
         entry.energy = merge_energy(entry.energy, meter.reading())
 
 
@@ -297,6 +316,21 @@ def _rescore(run_dir: RunDir) -> RunDir:
     opts, card = record.invocation, record.model.card
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
     tasks = [resolve_task(name, opts.lmeval_include) for name in record.tasks]
+    scorers = Scorers()
+    try:
+        _rescore_tasks(run_dir, record, tasks, data_dir, card, scorers)
+        for task in tasks:
+            summarize_task(task, run_dir, record, opts.seed, scorers.of(task))
+    finally:
+        scorers.close()
+    record.rescored_at = _now()
+    run_dir.write_run(record)
+    return run_dir
+
+
+def _rescore_tasks(run_dir: RunDir, record: RunRecord, tasks: list[Task], data_dir: Path | None, card: ModelCard,
+                   scorers: Scorers) -> None:
+    opts = record.invocation
     for task in tasks:
         data = task.documents(opts.data_source, data_dir, opts.limit)
         entry = record.tasks[task.name]
@@ -305,12 +339,9 @@ def _rescore(run_dir: RunDir) -> RunDir:
         k = entry.config.generation.samples_per_doc
         docs = {sample_key(task.name, d.doc_id, i): (d, i, "") for d in data.docs for i in range(k)}
         samples = run_dir.load_samples(task.name)
-        scorer = task.scorer()
-        try:
-            graded = _grade([(s.key, s.prompt, s.raw_output) for s in samples], docs, card, scorer)
-            entry.scorer = scorer.describe()
-        finally:
-            scorer.close()
+        scorer = scorers.of(task)
+        graded = _grade([(s.key, s.prompt, s.raw_output) for s in samples], docs, card, scorer)
+        entry.scorer = scorer.describe()
         rescored = [
             old.model_copy(update={
                 "reasoning": new.reasoning, "answer": new.answer, "extracted": new.extracted, "target": new.target,
@@ -318,26 +349,17 @@ def _rescore(run_dir: RunDir) -> RunDir:
             for old, new in zip(samples, graded, strict=True)
         ]
         run_dir.rewrite_samples(task.name, rescored)
-    for task in tasks:
-        summarize_task(task, run_dir, record, opts.seed)
-    record.rescored_at = _now()
-    run_dir.write_run(record)
-    return run_dir
 
 
-def summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int) -> None:
+def summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int, scorer: Scorer) -> None:
     """Metrics with CIs over documents, truncation and perf, from every sample on disk, into the task's entry."""
     samples = run_dir.load_samples(task.name)
     by_doc: dict[str, list[SampleRecord]] = {}
     for s in sorted(samples, key=lambda s: s.doc_id):  # document order fixed: intervals never depend on finish order
         by_doc.setdefault(s.doc_id, []).append(s)
     k_max = max(len(v) for v in by_doc.values())
-    scorer = task.scorer()
-    try:
-        per_doc = [document_values(task.metrics, sorted(v, key=lambda s: s.sample_idx), k_max, scorer)
-                   for v in by_doc.values()]
-    finally:
-        scorer.close()
+    per_doc = [document_values(task.metrics, sorted(v, key=lambda s: s.sample_idx), k_max, scorer)
+               for v in by_doc.values()]
     truncated = 100.0 * sum(s.truncated for s in samples) / len(samples)
     entry = record.tasks[task.name]
     warnings = []

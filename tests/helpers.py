@@ -3,10 +3,13 @@ registry as owb builds them, replay files, and an in-process fake backend for th
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +39,34 @@ def owb(*args: str, cwd: Path | None = None, timeout: float = 600,
     exe = Path(sys.executable).with_name("owb")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
                           env={**os.environ, "COLUMNS": "160", **(env or {})})
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How the console entry point ended, in-process: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(*args: str) -> Ended:
+    """The real console entry point (`harness.cli:main`) in this process: argv in; exit code, stdout, stderr out."""
+    from harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["owb", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    return Ended(code, out.getvalue(), err.getvalue())
 
 
 def run_cli(*args: str, command: str = "run") -> Path:

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from tests.helpers import owb
-
-
-@dataclass(frozen=True)
-class Ended:
-    """How the console entry point ended: its exit code and what it printed on stderr."""
-
-    returncode: int
-    stderr: str
+from tests.helpers import Ended, owb, run_main
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
-    """The real console entry point (`main`), in-process: argv in, exit code and stderr out."""
-    def invoke(*args: str) -> Ended:
-        monkeypatch.setattr(sys, "argv", ["owb", *args])
-        with pytest.raises(SystemExit) as ended:
-            main()
-        return Ended(int(ended.value.code or 0), capsys.readouterr().err)
-
-    return invoke
+def cli():  # noqa: ANN201
+    """The real console entry point, in-process."""
+    return run_main
 
 
 def _fails_cleanly(result: Ended | object, needle: str) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness.regress import MetricCheck, mcnemar_exact, paired_bootstrap, paired_test, sign_flip_test
-from tests.helpers import REPO, owb, run_cli, write_replay
+from tests.helpers import REPO, Ended, owb, run_cli, run_main, write_replay
 
 ARTIFACTS = REPO / "runs" / "test-artifacts"
 
@@ -33,8 +33,8 @@ def baseline_outputs(shared_data: Path) -> tuple[list[str], list[str]]:
     return [f"#### {g}" if rng.random() < 0.6 else "#### -1" for g in gold], gold
 
 
-def _check(base: Path, cand: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return owb("check", "--baseline", str(base), "--candidate", str(cand), *extra)
+def _check(base: Path, cand: Path, *extra: str) -> Ended:
+    return run_main("check", "--baseline", str(base), "--candidate", str(cand), *extra)
 
 
 def test_identical_runs_pass(shared_data: Path, tmp_path: Path, baseline_outputs) -> None:  # noqa: ANN001

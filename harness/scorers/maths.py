@@ -69,22 +69,19 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def _verify_loop(conn: Connection) -> None:
-    import signal
+def _child_main(conn: Connection) -> None:
+    """The child's entry: the warmed-up loop the forkserver imported (the parent never imports math-verify)."""
+    from harness.scorers.verify_child import verify_loop
 
-    from math_verify import parse, verify
+    verify_loop(conn)
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent handles it
 
-    while True:
-        try:
-            gold, pred = conn.recv()
-        except EOFError:
-            return
-        try:
-            conn.send(bool(verify(parse(gold), parse(pred))))
-        except Exception:  # noqa: BLE001 - any parser failure means "not equivalent"
-            conn.send(False)
+def _child_context() -> Any:
+    """A forkserver that has imported and warmed up math-verify once: each verifier child is a fork of that clean
+    process (no threads, unlike an engine's), so it starts at once instead of re-importing sympy and antlr."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["harness.scorers.verify_child"])
+    return ctx
 
 
 class MathVerifier:
@@ -92,14 +89,14 @@ class MathVerifier:
 
     def __init__(self, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = _child_context()
         self._proc: Any = None
         self._conn: Connection | None = None
         self.timeouts = 0
 
     def _start(self) -> Connection:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_verify_loop, args=(child,), daemon=True)
+        self._proc = self._ctx.Process(target=_child_main, args=(child,), daemon=True)
         self._proc.start()
         self._conn = parent
         return parent
