@@ -4,44 +4,37 @@ lm-eval's own filters and metrics score the answer. Needs the `lmeval` extra."""
 
 from __future__ import annotations
 
-import difflib
-import functools
 import hashlib
-import importlib.metadata
 import inspect
-import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from harness.config import DataSource, MetricSpec, ModelCard, Mode, stable_hash
-from harness.data import Document, TaskData, _hub_reachable
+from harness.data import Document, TaskData
 from harness.errors import ConfigError, DataError
+from harness.lmeval_load import check_config, find_task, lm_eval_version, load_task
 from harness.lmeval_scorer import LmevalScorer
 from harness.log import warn
 from harness.prompts import ChatRenderer, Prompt, template_kwargs
 from harness.scorers.base import Scorer, ScoreInfo
-from harness.tasks import LMEVAL_PREFIX
 
-INSTALL = "pip install 'owb[lmeval]'"
-# datasets builders that read local files (anything else named by dataset_path comes from the Hub)
-LOCAL_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow", "pandas"})
+# lm-eval metrics known to be fractions (shown as percentages); lm-eval states no range, so others are shown raw
+FRACTIONS = frozenset({"exact_match", "acc", "acc_norm", "math_verify"})
 
 
 def lmeval_task(name: str, include: list[Path]) -> LmevalTask:
     """The lm-eval task `lmeval:NAME` (from --lmeval-include DIRs first, then lm-eval's own), checked to be one
     generate_until task that owb can run, with its data loaded."""
-    version = _version()
-    short = name.removeprefix(LMEVAL_PREFIX)
-    manager, entry = _find(name, short, include)
+    version = lm_eval_version()
+    manager, entry = find_task(name, include)
     if entry.cfg is not None:
-        _check_config(name, entry.cfg)
-    task = _load(manager, name, short, entry.cfg or {})
-    _check_config(name, {"output_type": task.OUTPUT_TYPE, "unsafe_code": task.config.unsafe_code,
-                         "repeats": task.config.repeats})
+        check_config(name, entry.cfg)
+    task = load_task(manager, name, entry.cfg or {})
+    check_config(name, {"output_type": task.OUTPUT_TYPE, "unsafe_code": task.config.unsafe_code,
+                        "repeats": task.config.repeats})
     return LmevalTask(name=name, task=task, version=version, scores=_mean_scores(name, task))
 
 
@@ -84,7 +77,7 @@ class LmevalTask:
 
         Few-shot examples are drawn as lm-eval draws them: one generator seeded once, the documents in order,
         so every document's prompt is built on the first call and kept."""
-        key = (card.id, mode, id(renderer), id(data))
+        key = (card.model_dump_json(), mode, id(renderer), id(data))
         if self._prompts is None or self._prompts[0] != key or doc.doc_id not in self._prompts[1]:
             self._prompts = key, self._build_prompts(data, card, mode, renderer)
         return self._prompts[1][doc.doc_id]
@@ -137,88 +130,6 @@ def _chat_template(card: ModelCard, mode: Mode, renderer: ChatRenderer) -> Calla
     return render
 
 
-def _version() -> str:
-    try:
-        import lm_eval  # noqa: F401
-    except ImportError:
-        raise ConfigError(f"lm-evaluation-harness is not installed; lmeval: tasks need it: {INSTALL}") from None
-    logging.getLogger("lm_eval").setLevel(logging.ERROR)
-    return importlib.metadata.version("lm_eval")
-
-
-@functools.cache
-def _manager(paths: tuple[str, ...]) -> Any:
-    """A task index of the given directories, or of lm-eval's own tasks when none (indexing those takes seconds,
-    so each is built once per process)."""
-    from lm_eval.tasks import TaskManager
-
-    return TaskManager(include_path=list(paths) or None, include_defaults=not paths)
-
-
-def _find(name: str, short: str, include: list[Path]) -> tuple[Any, Any]:
-    """The task manager and index entry for `short`: the include directories win over lm-eval's own tasks."""
-    missing = [str(p) for p in include if not p.is_dir()]
-    if missing:
-        raise ConfigError(f"--lmeval-include directory not found: {missing[0]}")
-    managers = [_manager(tuple(str(p.resolve()) for p in include))] if include else []
-    for manager in [*managers, _manager(())]:
-        entry = manager.task_index.get(short)
-        if entry is not None:
-            _check_kind(name, entry)
-            return manager, entry
-    known = sorted({n for m in managers + [_manager(())] for n in m.all_tasks})
-    close = difflib.get_close_matches(short, known, n=3)
-    hint = f"; did you mean {', '.join(LMEVAL_PREFIX + c for c in close)}?" if close else ""
-    raise ConfigError(f"unknown lm-eval task '{short}' (not in lm-eval {_version()} or --lmeval-include){hint}")
-
-
-def _check_kind(name: str, entry: Any) -> None:
-    """Groups and tags are refused, naming their tasks: each owb task name is one task with one samples file."""
-    from lm_eval.tasks._index import Kind
-
-    if entry.kind not in (Kind.GROUP, Kind.TAG):
-        return
-    kind = "group" if entry.kind == Kind.GROUP else "tag"
-    members = sorted(entry.tags) if entry.kind == Kind.TAG else [
-        t if isinstance(t, str) else t.get("task", "?") for t in (entry.cfg or {}).get("task", [])]
-    shown = ",".join(LMEVAL_PREFIX + m for m in members[:12]) + (",…" if len(members) > 12 else "")
-    raise ConfigError(f"{name} is an lm-eval {kind} of {len(members)} tasks; owb runs single tasks, "
-                      f"so name them: --tasks {shown}")
-
-
-def _check_config(name: str, cfg: dict[str, Any]) -> None:
-    """Only generate_until tasks run: owb measures generation, and scores code only in its own sandbox."""
-    output = cfg.get("output_type", "generate_until")
-    if output != "generate_until":
-        raise ConfigError(f"{name} is an lm-eval {output} task, scored from log-likelihoods, not generated text; "
-                          "owb measures generation, so only generate_until tasks run through lmeval:")
-    if cfg.get("unsafe_code"):
-        raise ConfigError(f"{name} executes model-written code outside owb's sandbox; use owb's own code tasks "
-                          "(humaneval, mbpp)")
-    if (cfg.get("repeats") or 1) > 1:
-        raise ConfigError(f"{name} filters {cfg['repeats']} repeated generations together (e.g. a majority vote), "
-                          "which owb scores one sample at a time; use a single-generation variant with --samples K")
-
-
-def _load(manager: Any, name: str, short: str, cfg: dict[str, Any]) -> Any:
-    """The built lm-eval task with its dataset loaded; the Hub is checked first so an offline machine fails fast."""
-    path = cfg.get("dataset_path")
-    if (isinstance(path, str) and path not in LOCAL_BUILDERS and not Path(path).exists()
-            and "custom_dataset" not in cfg and not _hub_reachable()):
-        raise DataError(f"{name} loads {path} from the Hugging Face Hub, which cannot be reached; point a task YAML "
-                        "at local files (dataset_path: json, dataset_kwargs.data_files) and pass --lmeval-include DIR")
-    try:
-        with _quiet_datasets():
-            tasks = manager.load([short])["tasks"]
-    except OSError as exc:
-        raise DataError(f"cannot load the data of {name}: {_first_line(exc)}") from None
-    except Exception as exc:  # lm-eval raises many kinds for a task it cannot build (YAML, functions, imports)
-        raise ConfigError(f"cannot build lm-eval task {name}: {_first_line(exc)}") from None
-    if len(tasks) != 1:
-        raise ConfigError(f"{name} expands to {len(tasks)} lm-eval tasks; name one: {', '.join(sorted(tasks))}")
-    return next(iter(tasks.values()))
-
-
 def _mean_scores(name: str, task: Any) -> tuple[ScoreInfo, ...]:
     """`METRIC,FILTER` for every metric lm-eval aggregates by a mean (owb's metrics are means of sample scores)."""
     from lm_eval.api.metrics import mean
@@ -230,7 +141,8 @@ def _mean_scores(name: str, task: Any) -> tuple[ScoreInfo, ...]:
         raise ConfigError(f"{name}: no metric of it is a mean over samples ({', '.join(skipped)}); owb reports means")
     if skipped:
         warn(f"{name}: skipping {', '.join(skipped)} (lm-eval aggregates them over the corpus, not by a mean)")
-    return tuple(ScoreInfo(f"{m},{f.name}", higher_is_better=bool(higher.get(m, True)))
+    return tuple(ScoreInfo(f"{m},{f.name}", higher_is_better=bool(higher.get(m, True)),
+                           scale="percent" if m in FRACTIONS else "raw")
                  for f in task._filters for m in means)
 
 
@@ -261,22 +173,3 @@ def _canonical(value: Any) -> Any:
         except (OSError, TypeError):
             return getattr(value, "__qualname__", type(value).__qualname__)
     return value
-
-
-@contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """No `datasets` progress bars while lm-eval loads data (they would tear owb's own)."""
-    import datasets
-
-    was_disabled = datasets.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if not was_disabled:
-            datasets.enable_progress_bars()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
