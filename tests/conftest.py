@@ -1,10 +1,12 @@
-"""Session fixtures: one OWB_HOME per session (tiny models made once) and the shared real-data directory."""
+"""Session fixtures: one OWB_HOME per session (tiny models made once) and the shared real-data directory; each
+test's changes to the environment (the in-process CLI quietens libraries through it) are undone after it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -22,6 +24,13 @@ def owb_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("OWB_HOME", None)
     else:
         os.environ["OWB_HOME"] = old
+
+
+@pytest.fixture(autouse=True)
+def own_environment() -> Iterator[None]:
+    """os.environ as it was before the test, so a setting cannot leak into later tests or their subprocesses."""
+    with mock.patch.dict(os.environ):
+        yield
 
 
 @pytest.fixture
