@@ -14,10 +14,10 @@ import numpy as np
 
 from harness.backends.base import Backend, EngineRequest, Generation, GenRequest, backend_class, make_backend
 from harness.config import ModelCard, Sampling, load_card, stable_hash
-from harness.energy import EnergyMeter, EnergyReading, joules_per_token
+from harness.energy import EnergyMeter, joules_per_token
 from harness.errors import ConfigError
 from harness.perf import environment
-from harness.records import BackendInfo, BenchLevel, BenchModel, BenchParams, BenchRecord, Roofline
+from harness.records import BackendInfo, EnergyReading, BenchLevel, BenchModel, BenchParams, BenchRecord, Roofline
 from harness.results import write_bench
 from harness.stats import percentiles
 

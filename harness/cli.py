@@ -123,8 +123,9 @@ def run(
     suite: Annotated[Optional[str], typer.Option(help="a task suite under its protocol: reasoning")] = None,
     protocol: Annotated[Optional[str], typer.Option(help="evaluation protocol: r1 (k samples, thinking)")] = None,
     lmeval_include: Annotated[Optional[list[Path]], typer.Option(help="directory of lm-eval task YAMLs")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="first N documents per task")] = None,
-    samples: Annotated[Optional[int], typer.Option(help="samples per document (default 1, or the protocol's)")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="first N documents per task")] = None,
+    samples: Annotated[Optional[int], typer.Option(
+        min=1, help="samples per document (default 1, or the protocol's)")] = None,
     thinking_budget: Annotated[Optional[str], typer.Option(
         help="cut thinking at N tokens, then answer; N1,N2,... runs each budget (task@thinkN)")] = None,
     thinking: Annotated[Optional[str], typer.Option(help="on | off (default: the card's)")] = None,

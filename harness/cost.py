@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.energy import EnergyReading, joules_per_correct, joules_per_token
+from harness.energy import joules_per_correct, joules_per_token
 from harness.errors import ConfigError
-from harness.records import MetricSummary, PerfSummary, RunOptions, SampleRecord, TaskCost
+from harness.records import EnergyReading, MetricSummary, PerfSummary, RunOptions, SampleRecord, TaskCost
 from harness.scorers.base import ScoreInfo
 
 

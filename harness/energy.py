@@ -9,24 +9,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from harness.records import EnergyReading
 
 T = TypeVar("T")
-
-
-class EnergyReading(BaseModel):
-    """What one GPU drew over a measured span."""
-
-    joules: float
-    seconds: float
-    mean_watts: float
-    peak_watts: float | None  # None where the GPU reports no power reading
-    peak_memory_bytes: int | None  # device-wide memory in use (all processes), the largest sample
-    sm_clock_mhz: float | None  # mean of the samples
-    mem_clock_mhz: float | None
-    power_limit_w: float | None
-    method: Literal["energy_counter", "power_samples"]
-    samples: int  # power samples taken
 
 
 def integrate_power(times: Sequence[float], watts: Sequence[float]) -> float:
@@ -57,8 +42,9 @@ def joules_per_correct(joules: float | None, correct: float) -> float | None:
 
 
 class EnergyMeter:
-    """Context manager measuring one GPU through NVML (`nvidia-ml-py`) from entry to exit; `reading()` is None where
-    there is no NVML, no such GPU, or neither an energy counter nor power readings."""
+    """Context manager measuring one GPU through NVML (`nvidia-ml-py`) from entry to exit, except while paused (so a
+    task's energy covers the same spans as its generation time); `reading()` is None where there is no NVML, no such
+    GPU, or neither an energy counter nor power readings."""
 
     def __init__(self, device_index: int = 0, interval_s: float = 0.1) -> None:
         self.device_index = device_index
@@ -67,14 +53,17 @@ class EnergyMeter:
         self._handle: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._times: list[float] = []
-        self._watts: list[float] = []
+        self._lock = threading.Lock()
+        self._active = False
+        self._segments: list[tuple[list[float], list[float]]] = []  # (times, watts) of each measured span
+        self._all_watts: list[float] = []
         self._memory: list[int] = []
         self._sm_clocks: list[int] = []
         self._mem_clocks: list[int] = []
-        self._start_mj: int | None = None
-        self._end_mj: int | None = None
-        self._start_s = self._end_s = 0.0
+        self._counter_mj: int | None = 0  # counter increase over closed spans; None once a read failed
+        self._span_start_mj: int | None = None
+        self._seconds = 0.0  # length of the closed spans
+        self._span_start_s = 0.0
         self._power_limit_w: float | None = None
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T | None:
@@ -84,23 +73,58 @@ class EnergyMeter:
             return None
 
     def _sample(self) -> None:
+        if not self._active:
+            return
         nvml, handle = self._nvml, self._handle
         now = time.monotonic()
         milliwatts = self._call(nvml.nvmlDeviceGetPowerUsage, handle)
-        if milliwatts is not None:
-            self._times.append(now)
-            self._watts.append(milliwatts / 1000)
         memory = self._call(nvml.nvmlDeviceGetMemoryInfo, handle)
-        if memory is not None:
-            self._memory.append(int(memory.used))
-        for clocks, kind in ((self._sm_clocks, nvml.NVML_CLOCK_SM), (self._mem_clocks, nvml.NVML_CLOCK_MEM)):
-            mhz = self._call(nvml.nvmlDeviceGetClockInfo, handle, kind)
-            if mhz is not None:
-                clocks.append(int(mhz))
+        clocks = [self._call(nvml.nvmlDeviceGetClockInfo, handle, kind) for kind in (nvml.NVML_CLOCK_SM,
+                                                                                     nvml.NVML_CLOCK_MEM)]
+        with self._lock:
+            if not self._active:
+                return
+            if milliwatts is not None:
+                self._segments[-1][0].append(now)
+                self._segments[-1][1].append(milliwatts / 1000)
+                self._all_watts.append(milliwatts / 1000)
+            if memory is not None:
+                self._memory.append(int(memory.used))
+            for values, mhz in zip((self._sm_clocks, self._mem_clocks), clocks, strict=True):
+                if mhz is not None:
+                    values.append(int(mhz))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._sample()
+
+    def _counter(self) -> int | None:
+        return self._call(self._nvml.nvmlDeviceGetTotalEnergyConsumption, self._handle)
+
+    def resume(self) -> None:
+        """Start a measured span."""
+        if self._nvml is None or self._active:
+            return
+        with self._lock:
+            self._segments.append(([], []))
+            self._span_start_mj = self._counter()
+            self._span_start_s = time.monotonic()
+            self._active = True
+        self._sample()
+
+    def pause(self) -> None:
+        """End the current span; what happens until `resume()` is not counted."""
+        if self._nvml is None or not self._active:
+            return
+        self._sample()
+        end_mj = self._counter()
+        with self._lock:
+            self._active = False
+            self._seconds += time.monotonic() - self._span_start_s
+            if self._counter_mj is not None and self._span_start_mj is not None and end_mj is not None:
+                self._counter_mj += counter_delta(self._span_start_mj, end_mj)
+            else:
+                self._counter_mj = None
 
     def __enter__(self) -> EnergyMeter:
         try:
@@ -115,9 +139,7 @@ class EnergyMeter:
         self._nvml = pynvml
         limit = self._call(pynvml.nvmlDeviceGetEnforcedPowerLimit, self._handle)
         self._power_limit_w = None if limit is None else limit / 1000
-        self._start_mj = self._call(pynvml.nvmlDeviceGetTotalEnergyConsumption, self._handle)
-        self._start_s = time.monotonic()
-        self._sample()
+        self.resume()
         self._thread = threading.Thread(target=self._run, name="owb-energy", daemon=True)
         self._thread.start()
         return self
@@ -129,28 +151,36 @@ class EnergyMeter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self._sample()
-        self._end_mj = self._call(self._nvml.nvmlDeviceGetTotalEnergyConsumption, self._handle)
-        self._end_s = time.monotonic()
+        self.pause()
         self._call(self._nvml.nvmlShutdown)
 
     def reading(self) -> EnergyReading | None:
-        """The measured span's energy and conditions, or None where nothing could be measured."""
-        if self._nvml is None or self._end_s <= self._start_s:
+        """The measured spans' energy and conditions so far (an open span up to now), or None where nothing could
+        be measured."""
+        if self._nvml is None:
+            return None
+        with self._lock:
+            seconds, counter_mj = self._seconds, self._counter_mj
+            segments = [(list(t), list(w)) for t, w in self._segments]
+            if self._active:
+                seconds += time.monotonic() - self._span_start_s
+                now_mj = self._counter()
+                counter_mj = (None if counter_mj is None or now_mj is None or self._span_start_mj is None
+                              else counter_mj + counter_delta(self._span_start_mj, now_mj))
+        if seconds <= 0:
             return None
         method: Literal["energy_counter", "power_samples"]
-        if self._start_mj is not None and self._end_mj is not None:
-            joules, method = counter_delta(self._start_mj, self._end_mj) / 1000, "energy_counter"
-        elif len(self._watts) >= 2:
-            joules, method = integrate_power(self._times, self._watts), "power_samples"
+        if counter_mj is not None:
+            joules, method = counter_mj / 1000, "energy_counter"
+        elif any(len(w) >= 2 for _, w in segments):
+            joules, method = sum(integrate_power(t, w) for t, w in segments), "power_samples"
         else:
             return None
-        seconds = self._end_s - self._start_s
         return EnergyReading(
             joules=joules, seconds=seconds, mean_watts=joules / seconds,
-            peak_watts=max(self._watts, default=None), peak_memory_bytes=max(self._memory, default=None),
+            peak_watts=max(self._all_watts, default=None), peak_memory_bytes=max(self._memory, default=None),
             sm_clock_mhz=_mean(self._sm_clocks), mem_clock_mhz=_mean(self._mem_clocks),
-            power_limit_w=self._power_limit_w, method=method, samples=len(self._watts))
+            power_limit_w=self._power_limit_w, method=method, samples=len(self._all_watts))
 
 
 def _mean(values: list[int]) -> float | None:

@@ -21,7 +21,8 @@ from harness.log import warn
 from harness.prompts import ChatRenderer, Prompt, template_kwargs
 from harness.scorers.base import Scorer, ScoreInfo
 
-# lm-eval metrics known to be fractions (shown as percentages); lm-eval states no range, so others are shown raw
+# lm-eval metrics known to be 0/1 per sample (shown as percentages, and counted as correct answers in the cost);
+# lm-eval states no range, so others (BLEU, ROUGE, F1) are shown raw and never counted as correct answers
 FRACTIONS = frozenset({"exact_match", "acc", "acc_norm", "math_verify"})
 
 
@@ -142,7 +143,7 @@ def _mean_scores(name: str, task: Any) -> tuple[ScoreInfo, ...]:
     if skipped:
         warn(f"{name}: skipping {', '.join(skipped)} (lm-eval aggregates them over the corpus, not by a mean)")
     return tuple(ScoreInfo(f"{m},{f.name}", higher_is_better=bool(higher.get(m, True)),
-                           scale="percent" if m in FRACTIONS else "raw")
+                           scale="percent" if m in FRACTIONS else "raw", binary=m in FRACTIONS)
                  for f in task._filters for m in means)
 
 

@@ -14,7 +14,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.config import DataSource, ModelCard, Mode, Sampling, first_error
-from harness.energy import EnergyReading
 from harness.errors import ConfigError
 
 SCHEMA_VERSION = 2
@@ -39,6 +38,21 @@ class Percentiles(Record):
     p50: float
     p90: float
     p99: float
+
+
+class EnergyReading(BaseModel):
+    """What one GPU drew over a measured span."""
+
+    joules: float
+    seconds: float
+    mean_watts: float
+    peak_watts: float | None  # None where the GPU reports no power reading
+    peak_memory_bytes: int | None  # device-wide memory in use (all processes), the largest sample
+    sm_clock_mhz: float | None  # mean of the samples
+    mem_clock_mhz: float | None
+    power_limit_w: float | None
+    method: Literal["energy_counter", "power_samples"]
+    samples: int  # power samples taken
 
 
 class Timings(Record):
@@ -469,7 +483,10 @@ def read_run_record(text: str, what: str = "run.json") -> RunRecord:
     """A run record from run.json's text, upgraded from schema 1 where needed."""
     data = _parse(text, what)
     if data["schema_version"] == 1:
-        data = _upgrade_run_v1(data)
+        try:
+            data = _upgrade_run_v1(data)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"invalid {what} (schema 1): {type(exc).__name__} {exc}") from None
     record: RunRecord = _validated(RunRecord, data, what)
     return record
 

@@ -94,6 +94,11 @@ def _settings_changes(task: str, base: TaskResult, cand: TaskResult, base_rec: R
     """What differs between two runs of a task besides the seed; different documents are always refused."""
     if base.config.data.docs_hash != cand.config.data.docs_hash:
         raise ConfigError(f"cannot compare task {task}: the runs scored different documents")
+    if base_rec.invocation.shard != cand_rec.invocation.shard:
+        shards = [f"{r.invocation.shard[0]}/{r.invocation.shard[1]}" if r.invocation.shard else "all"
+                  for r in (base_rec, cand_rec)]
+        raise ConfigError(f"cannot compare task {task}: the runs scored different shards ({shards[0]} vs {shards[1]}); "
+                          "`owb merge` the shards first")
     changes = []
     b_gen = base.config.generation.model_dump(exclude={"seed"})
     c_gen = cand.config.generation.model_dump(exclude={"seed"})
@@ -149,7 +154,10 @@ def compare_runs(baseline: Path, candidate: Path,
             if summary.score is None or summary.higher_is_better is None or other is None or other.score is None:
                 continue
             b_docs, c_docs = _per_doc(base_dir, task, summary.score), _per_doc(cand_dir, task, other.score)
-            docs = sorted(b_docs.keys() & c_docs.keys())
+            if b_docs.keys() != c_docs.keys() or not b_docs:
+                raise ConfigError(f"cannot compare task {task}: the runs hold different documents "
+                                  f"({len(b_docs)} and {len(c_docs)}, {len(b_docs.keys() & c_docs.keys())} shared)")
+            docs = sorted(b_docs)
             b = np.array([b_docs[d] for d in docs], dtype=float)
             c = np.array([c_docs[d] for d in docs], dtype=float)
             test, p, ci = paired_test(b, c, k)

@@ -84,6 +84,11 @@ def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
     plans = plan_tasks(card, mode, opts)
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
     datas = {p.task.name: p.task.documents(opts.data_source, data_dir, opts.limit) for p in plans}
+    if opts.shard is not None:
+        for name, data in datas.items():
+            if len(data.docs) < opts.shard[1]:
+                raise ConfigError(f"--shard {opts.shard[0]}/{opts.shard[1]}: task {name} has only {len(data.docs)} "
+                                  f"documents, so some shards would get none; use at most {len(data.docs)} shards")
     backend = make_backend(opts.backend, card, engine_request(opts), opts.backend_args)
     scorers = Scorers()
     try:
@@ -118,10 +123,11 @@ class Scorers:
         self._made: dict[str, Scorer] = {}
 
     def of(self, task: Task) -> Scorer:
-        """The task's scorer, made on first use."""
-        if task.name not in self._made:
-            self._made[task.name] = task.scorer()
-        return self._made[task.name]
+        """The task's scorer, made on first use; tasks of one spec (a task under several thinking budgets) share it."""
+        key = task.spec_hash()
+        if key not in self._made:
+            self._made[key] = task.scorer()
+        return self._made[key]
 
     def close(self) -> None:
         """Stop every scorer's workers."""
@@ -209,19 +215,19 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
         return
     entry.scorer = scorer.describe()
     advance = progress(task.name, len(requests))
-    meter = EnergyMeter()
-    try:
-        generations = (generate_within_budget(backend, requests, plan.thinking_budget, card) if plan.thinking_budget
-                       else backend.generate(requests))
-        with meter:
-            for batch, seconds in _timed_batches(generations, flush_every=opts.batch_size or 16):
-                run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
-                entry.gen_wall_s += seconds
-                record.updated_at = _now()
-                run_dir.write_run(record)
-                advance(len(batch))
-    finally:
-        entry.energy = merge_energy(entry.energy, meter.reading())
+    before = entry.energy
+    generations = (generate_within_budget(backend, requests, plan.thinking_budget, card) if plan.thinking_budget
+                   else backend.generate(requests))
+    with EnergyMeter() as meter:
+        for batch, seconds in _timed_batches(generations, opts.batch_size or 16, backend.generates_in_background,
+                                             meter):
+            run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
+            entry.gen_wall_s += seconds
+            entry.energy = merge_energy(before, meter.reading())  # saved with each batch: a kill loses one batch's
+            record.updated_at = _now()
+            run_dir.write_run(record)
+            advance(len(batch))
+    entry.energy = merge_energy(before, meter.reading())
 
 
 def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | None) -> list[tuple[Document, Prompt]]:
@@ -234,18 +240,28 @@ def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | N
     return [pair for position, pair in enumerate(ordered) if position % count == index - 1]
 
 
-def _timed_batches(gens: Iterator[Generation], flush_every: int) -> Iterator[tuple[list[Generation], float]]:
-    """Group generations for scoring, with the seconds spent inside the engine producing them."""
+def _timed_batches(gens: Iterator[Generation], flush_every: int, background: bool,
+                   meter: EnergyMeter) -> Iterator[tuple[list[Generation], float]]:
+    """Group generations for scoring, with the seconds of generation behind each group: for an engine that goes on
+    generating while owb scores (`generates_in_background`), the wall time since the previous group; otherwise the
+    time spent waiting on the engine, with the energy meter paused while the group is scored."""
     batch: list[Generation] = []
     seconds = 0.0
+    mark = time.perf_counter()
     while True:
         start = time.perf_counter()
         gen = next(gens, None)
-        seconds += time.perf_counter() - start
+        now = time.perf_counter()
+        seconds += now - start
         if gen is not None:
             batch.append(gen)
         if batch and (gen is None or len(batch) >= flush_every):
+            if background:
+                seconds, mark = now - mark, now
+            else:
+                meter.pause()
             yield batch, seconds
+            meter.resume()
             batch, seconds = [], 0.0
         if gen is None:
             return
@@ -354,6 +370,8 @@ def _rescore_tasks(run_dir: RunDir, record: RunRecord, tasks: list[Task], data_d
 def summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int, scorer: Scorer) -> None:
     """Metrics with CIs over documents, truncation and perf, from every sample on disk, into the task's entry."""
     samples = run_dir.load_samples(task.name)
+    if not samples:  # interrupted before its first batch: nothing to summarise yet
+        return
     by_doc: dict[str, list[SampleRecord]] = {}
     for s in sorted(samples, key=lambda s: s.doc_id):  # document order fixed: intervals never depend on finish order
         by_doc.setdefault(s.doc_id, []).append(s)

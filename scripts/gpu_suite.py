@@ -431,15 +431,17 @@ def step_owb_run(ctx: Ctx, rec: Recorder) -> None:
     if proc.returncode or not found:
         rec.put(("owb_run",), {**result, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:500]})
         raise RuntimeError(f"owb run exited {proc.returncode}")
-    run = json.loads((Path(found.group(1).strip()) / "run.json").read_text())
-    task = run["tasks"]["gsm8k"]
-    perf = task["perf"]
-    rec.put(("owb_run",), {**result, "run_status": run["status"], "n": task["n"],
-                           "prompt_tokens": perf["prompt_tokens"], "output_tokens": perf["output_tokens"],
-                           "engine_wall_s": perf["wall_s"],
-                           "engine_output_tokens_per_s": perf["output_tokens_per_s"],
-                           "end_to_end_output_tokens_per_s": perf["output_tokens"] / wall,
-                           "truncated_rate_pct": task["truncated_rate"]})
+    from harness.results import RunDir
+
+    run = RunDir(Path(found.group(1).strip())).read_run()
+    task = run.tasks["gsm8k"]
+    perf = task.perf
+    assert perf is not None, "a complete run has its perf summary"
+    rec.put(("owb_run",), {**result, "run_status": run.status, "n": task.n,
+                           "prompt_tokens": perf.prompt_tokens, "output_tokens": perf.output_tokens,
+                           "engine_wall_s": perf.wall_s, "engine_output_tokens_per_s": perf.output_tokens_per_s,
+                           "end_to_end_output_tokens_per_s": perf.output_tokens / wall,
+                           "truncated_rate_pct": task.truncated_rate})
 
 
 @contextmanager

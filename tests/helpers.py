@@ -127,6 +127,7 @@ class FakeBackend(NoReport):
     name: ClassVar[str] = "fake"
     Options: ClassVar[type[BackendOptions]] = FakeOptions
     measures_speed: ClassVar[bool] = True
+    generates_in_background: ClassVar[bool] = False
     opened: ClassVar[list[FakeOptions]] = []
 
     def __init__(self, card: ModelCard, options: FakeOptions) -> None:

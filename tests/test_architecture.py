@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from harness.backends.base import BACKENDS, register_backend
+from harness.backends.base import BACKENDS, Generation, register_backend
 from harness.cli import app
 from harness.config import MetricSpec, load_task, load_task_file
 from harness.errors import ConfigError, DataError, UserError
@@ -45,6 +46,10 @@ def test_a_schema_1_run_reads_as_schema_2() -> None:
     assert (words.scale, words.higher_is_better) == ("raw", None)
     assert record.tasks["scitldr"].metrics["empty_rate"].higher_is_better is False
     assert read_bench_record((V1 / "bench.json").read_text()).levels[0].concurrency == 1
+    broken = json.loads((V1 / "replayed" / "run.json").read_text())
+    del broken["invocation"]["backend"]
+    with pytest.raises(ConfigError, match=r"^invalid run.json \(schema 1\): KeyError 'backend'$"):
+        read_run_record(json.dumps(broken))
 
 
 def test_replaying_a_schema_1_run_gives_its_metrics(tmp_path: Path) -> None:
@@ -117,10 +122,12 @@ def test_a_new_backend_is_one_class_and_one_registry_line(fake_backend: type[Fak
     check_bench(bench, 6, 4, [1, 2], 4)
     assert fake_backend.opened[-1].batch_size == 2  # the top concurrency level, mapped by the options model
     card = tmp_path / "card.yaml"
-    card.write_text((REPO / "model_cards" / "tiny-qwen2.yaml").read_text() + "engine_args: {fake: {answer: '#### 5'}}\n")
-    run_cli("--model", str(card), "--backend", "fake", "--tasks", "gsm8k", "--data", "fixture", "--limit", "1",
-            "--output", str(tmp_path / "card"))
-    assert fake_backend.opened[-1].answer == "#### 5"
+    card.write_text((REPO / "model_cards" / "tiny-qwen2.yaml").read_text()
+                    + "engine_args: {fake: {answer: '#### 5', batch_size: 8}}\n")
+    for flags, batch in (((), 8), (("--batch-size", "2"), 2), (("--batch-size", "2", "--backend-arg", "batch_size=3"), 3)):
+        run_cli("--model", str(card), "--backend", "fake", "--tasks", "gsm8k", "--data", "fixture", "--limit", "1",
+                "--output", str(tmp_path / "card"), *flags)  # the card, then owb's flags, then --backend-arg
+        assert (fake_backend.opened[-1].answer, fake_backend.opened[-1].batch_size) == ("#### 5", batch), flags
     with pytest.raises(UserError, match=r"backend fake: unknown option 'temprature' \(it takes: answer, batch_size"):
         run(RunOptions(model="tiny-qwen2", backend="fake", backend_args={"temprature": 1}))
 
@@ -232,3 +239,26 @@ def test_error_classes_tell_causes_apart(tmp_path: Path) -> None:
         load_documents(load_task("gsm8k"), "local", tmp_path, None)
     record = RunRecord.model_json_schema()
     assert "invocation" in record["properties"]
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_generation_time_counts_what_the_engine_spent(background: bool) -> None:
+    """In-thread engines: the time spent waiting on them; engines that go on generating while owb scores (vLLM's
+    engine process, a server): the wall time, scoring included."""
+    import time
+
+    from harness.energy import EnergyMeter
+    from harness.runner import _timed_batches
+
+    def engine() -> Iterator[Generation]:
+        for i in range(4):
+            time.sleep(0.05)
+            yield Generation(key=str(i), text="", prompt_tokens=1, output_tokens=1, finish_reason="stop",
+                             timings=Timings())
+
+    total = 0.0
+    with EnergyMeter() as meter:
+        for _batch, seconds in _timed_batches(engine(), 2, background, meter):
+            total += seconds
+            time.sleep(0.1)  # scoring the batch
+    assert (0.3 <= total < 0.45) if background else (0.2 <= total < 0.3)

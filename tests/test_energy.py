@@ -149,3 +149,34 @@ def test_this_machine_reads_none() -> None:
     with EnergyMeter() as meter:
         time.sleep(0.01)
     assert meter.reading() is None
+
+
+def test_paused_spans_are_not_counted_and_a_reading_works_mid_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Energy over the generation spans only (scoring in between is paused), read after each batch as well."""
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([1000, 3000, 10_000, 10_500, 10_900]))
+    with EnergyMeter(interval_s=0.02) as meter:  # span 1: 1000 -> 3000 mJ
+        time.sleep(0.05)
+        meter.pause()
+        time.sleep(0.2)  # scoring: 3000 -> 10000 mJ drawn, not counted
+        middle = meter.reading()
+        meter.resume()  # span 2 from 10000 mJ
+        time.sleep(0.05)
+        live = meter.reading()  # reads 10500 mJ: the open span so far
+        assert live is not None and live.joules == 2.5
+    reading = meter.reading()  # exit reads 10900 mJ
+    assert middle is not None and middle.joules == 2.0 and 0.05 <= middle.seconds < 0.2
+    assert reading is not None and reading.joules == 2.9 and reading.method == "energy_counter"
+    assert 0.1 <= reading.seconds < 0.3
+
+
+def test_paused_spans_without_a_counter_integrate_each_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(None))
+    with EnergyMeter(interval_s=0.01) as meter:
+        time.sleep(0.05)
+        meter.pause()
+        time.sleep(0.3)
+        meter.resume()
+        time.sleep(0.05)
+    reading = meter.reading()
+    assert reading is not None and reading.method == "power_samples"
+    assert reading.seconds < 0.25 and reading.joules == pytest.approx(250.0 * reading.seconds, rel=0.1)

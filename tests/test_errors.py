@@ -40,6 +40,8 @@ def _fails_cleanly(result: Ended | object, needle: str) -> None:
                      "backend vllm: unknown option 'device'", marks=pytest.mark.slow),
         (["--model", "tiny-qwen2", "--engine-arg", "tensor_parallel_size=2", "--data", "fixture"], "backend hf: unknown option 'tensor_parallel_size'"),
         (["--model", "tiny-qwen2", "--engine-arg", "novalue", "--data", "fixture"], "--backend-arg takes KEY=VALUE"),
+        (["--model", "tiny-qwen2", "--limit", "0", "--data", "fixture"], "Invalid value for '--limit': Input should be greater than or equal to 1"),
+        (["--model", "tiny-qwen2", "--samples", "-2", "--data", "fixture"], "Invalid value for '--samples'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(cli, args: list[str], needle: str, tmp_path: Path) -> None:  # noqa: ANN001

@@ -183,10 +183,49 @@ def test_an_unreachable_replica_is_down_from_the_start(capsys: pytest.CaptureFix
     assert backend.served_model == "served" and len(list(backend.generate(_requests(3)))) == 3
     report = _report(backend)
     assert report["a"]["down"] == {"at_s": pytest.approx(0, abs=5), "after_completed": 0, "after_failed_attempts": 0,
-                                   "attempts": 1, "reason": "unreachable at start (ConnectError)"}
+                                   "attempts": 1, "reason": "unusable at start (ConnectError)"}
     assert report["b"]["completed"] == 3
-    assert "replica http://a/v1 (ConnectError) cannot be reached" in capsys.readouterr().err
+    assert "replica http://a/v1 (ConnectError) cannot be used" in capsys.readouterr().err
     assert backend.describe().args["replicas"] == ["http://a/v1", "http://b/v1"]
+
+
+def test_a_replica_still_loading_is_down_from_the_start() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            if request.url.host == "a":
+                return httpx.Response(503, text="loading")
+            if request.url.host == "c":
+                return httpx.Response(200, text="<html>a proxy page</html>")
+            return httpx.Response(200, json={"data": [{"id": "served"}]})
+        return _sse(request)
+
+    backend = _backend(httpx.MockTransport(handle), hosts="a,b,c")
+    assert len(list(backend.generate(_requests(3)))) == 3
+    report = _report(backend)
+    assert report["a"]["down"]["reason"] == "unusable at start (/models answered HTTP 503)"  # type: ignore[index]
+    assert "other than a model list" in report["c"]["down"]["reason"]  # type: ignore[index]
+    assert report["b"]["completed"] == 3
+
+
+@pytest.mark.parametrize("failure", [
+    'data: {"error":{"message":"CUDA out of memory","code":500}}\n\ndata: [DONE]\n\n',  # vLLM's mid-stream error
+    'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\ndata: [DONE]\n\n',  # no finish_reason
+    'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\ndata: {"choi\n\n',  # a malformed event
+])
+def test_a_stream_that_fails_but_ends_is_retried_not_recorded(failure: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
+    calls: list[int] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        text = failure if len(calls) == 1 else SSE
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    backend = _backend(_replicas({"a": flaky}), hosts="a", retries=2)
+    gens = list(backend.generate(_requests(1)))
+    assert [(g.text, g.finish_reason) for g in gens] == [("Hello", "length")] and len(calls) == 2
+    assert _report(backend)["a"]["failed_attempts"] == 1
 
 
 def test_replicas_must_serve_the_same_model() -> None:

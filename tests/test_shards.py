@@ -76,3 +76,35 @@ def test_merge_refuses_what_is_not_one_runs_shards(tmp_path: Path) -> None:
         merge([one, two, live], tmp_path / "m")
     with pytest.raises(ConfigError, match="--shard I/N needs 1 <= I <= N"):
         _run(replay, tmp_path / "bad", "--shard", "4/3")
+    with pytest.raises(ConfigError, match="task scitldr has only 5 documents, so some shards would get none"):
+        _run(replay, tmp_path / "bad", "--shard", "6/6")
+
+
+def test_check_refuses_a_shard_against_another_shard_or_the_whole_run(tmp_path: Path) -> None:
+    from harness.regress import check
+
+    replay = _replay(tmp_path)
+    whole = _run(replay, tmp_path / "whole")
+    one, two = (_run(replay, tmp_path / f"s{i}", "--shard", f"{i}/2") for i in (1, 2))
+    with pytest.raises(ConfigError, match=r"different shards \(1/2 vs 2/2\)"):
+        check(one, two, max_drop=1, alpha=0.05, max_slowdown=None)
+    with pytest.raises(ConfigError, match=r"different shards \(all vs 1/2\)"):
+        check(whole, one, max_drop=1, alpha=0.05, max_slowdown=None)
+
+
+def test_a_run_interrupted_before_a_tasks_first_batch_rescores_and_resumes(tmp_path: Path) -> None:
+    from tests.helpers import run_main
+
+    replay = _replay(tmp_path)
+    run_dir = _run(replay, tmp_path / "runs")
+    record = json.loads((run_dir / "run.json").read_text())
+    record["status"] = "running"
+    record["tasks"]["scitldr"] = {"config": record["tasks"]["scitldr"]["config"]}  # as written before generating
+    (run_dir / "run.json").write_text(json.dumps(record))
+    (run_dir / "samples" / "scitldr.jsonl").unlink()
+    rescored = run_main("rescore", str(run_dir))
+    assert rescored.returncode == 0, rescored.stderr
+    assert json.loads((run_dir / "run.json").read_text())["tasks"]["scitldr"].get("n") is None
+    resumed = run_main("run", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert check_run(run_dir)["tasks"]["scitldr"]["n"] == 5

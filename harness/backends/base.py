@@ -2,8 +2,9 @@
 backend's own options model; and the registry, whose modules are imported only when a backend is used.
 
 A backend is one module with a class that has `name`, an `Options` model (its settings, validated: an unknown
-or ill-typed `--backend-arg` is an error), `measures_speed` (whether `owb bench` may drive it) and the methods
-of `Backend`. Registering it is one line in BACKENDS (or `register_backend` at run time).
+or ill-typed `--backend-arg` is an error), `measures_speed` (whether `owb bench` may drive it),
+`generates_in_background` (whether it goes on generating while owb scores: how generation time is counted) and the
+methods of `Backend`. Registering it is one line in BACKENDS (or `register_backend` at run time).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class Backend(Protocol):
     name: ClassVar[str]
     Options: ClassVar[type[BackendOptions]]
     measures_speed: ClassVar[bool]  # whether `owb bench` may drive it
+    generates_in_background: ClassVar[bool]  # keeps generating while owb scores (an engine process, a server)
 
     def describe(self) -> BackendInfo:
         """Name, version and the arguments the engine was built with, for run.json."""
@@ -205,11 +207,14 @@ def backend_class(name: str) -> Any:
 
 
 def backend_options(name: str, card: ModelCard, request: EngineRequest, args: dict[str, Any]) -> BackendOptions:
-    """The named backend's validated options: from owb's request, the card's engine_args for this backend and
-    `args` (the CLI's --backend-arg, which win). Nothing is loaded, so a bad option fails at once."""
+    """The named backend's validated options: the card's engine_args for this backend, then what owb's request
+    (--batch-size, --dtype, --tp, ...) sets, then `args` (the CLI's --backend-arg). Nothing is loaded, so a bad
+    option fails at once."""
     cls = backend_class(name)
     try:
-        options: BackendOptions = cls.Options.build(card, request, {**card.engine_args.get(name, {}), **args})
+        from_flags = cls.Options.build(card, request, {}).model_dump(exclude_unset=True)
+        options: BackendOptions = cls.Options.build(card, request,
+                                                    {**card.engine_args.get(name, {}), **from_flags, **args})
     except ConfigError as exc:
         raise ConfigError(f"backend {name}: {exc}") from None
     return options

@@ -65,6 +65,7 @@ class HFBackend(TokenizerMethods):
     name = "hf"
     Options = HFOptions
     measures_speed = True
+    generates_in_background = False  # generate() runs the model in this thread
 
     def __init__(self, card: ModelCard, options: HFOptions) -> None:
         self.card = card

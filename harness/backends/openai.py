@@ -174,6 +174,7 @@ class OpenAIBackend(TokenizerMethods):
     name = "openai"
     Options = OpenAIOptions
     measures_speed = True
+    generates_in_background = True  # requests stay in flight on the server while owb scores
 
     def __init__(self, card: ModelCard, options: OpenAIOptions, transport: httpx.BaseTransport | None = None) -> None:
         if not options.base_url:
@@ -197,12 +198,12 @@ class OpenAIBackend(TokenizerMethods):
         served, unreachable = named, []
         for replica in self.pool.replicas:
             try:
-                response = self.client.get(f"{replica.url}/models", timeout=10.0)
-            except httpx.HTTPError as exc:
-                unreachable.append(f"{replica.url} ({type(exc).__name__})")
-                self.pool.mark_down(replica, f"unreachable at start ({type(exc).__name__})", 1)
+                models = _model_ids(self.client.get(f"{replica.url}/models", timeout=10.0))
+            except (httpx.HTTPError, _Unusable) as exc:
+                why = str(exc) if isinstance(exc, _Unusable) else type(exc).__name__
+                unreachable.append(f"{replica.url} ({why})")
+                self.pool.mark_down(replica, f"unusable at start ({why})", 1)
                 continue
-            models = _model_ids(replica.url, response)
             served = served or models[0]
             if served not in models:
                 raise ConfigError(f"replica {replica.url} serves {', '.join(models)}, not '{served}': every replica "
@@ -210,7 +211,7 @@ class OpenAIBackend(TokenizerMethods):
         if served is None:
             raise ServerError(f"server down: cannot reach {'; '.join(unreachable)}")
         if unreachable:
-            warn(f"replica {'; '.join(unreachable)} cannot be reached; going on without it")
+            warn(f"replica {'; '.join(unreachable)} cannot be used; going on without it")
         return served
 
     def describe(self) -> BackendInfo:
@@ -306,7 +307,7 @@ class OpenAIBackend(TokenizerMethods):
                     ended = True
                 if not line.startswith("data:") or ended:
                     continue
-                chunk = json.loads(line[len("data:") :])
+                chunk = _chunk(line[len("data:") :])
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or []:
                     now = time.perf_counter()
@@ -318,7 +319,7 @@ class OpenAIBackend(TokenizerMethods):
                             gaps.append(now - last)
                         last = now
                     finish = choice.get("finish_reason") or finish
-        if finish is None and not ended:
+        if finish is None:  # a server that fails mid-request may still send [DONE]; the completion never finished
             raise _Broken("the stream ended before the completion did")
         end = last or time.perf_counter()
         n = int(usage.get("completion_tokens") or 0)
@@ -342,21 +343,42 @@ class _Retryable(Exception):
 
 
 class _Broken(Exception):
-    """A stream that ended before its completion did (the server went away mid-request)."""
+    """A stream that ended before its completion did (the server went away or failed mid-request)."""
+
+
+class _Unusable(Exception):
+    """A replica whose /models answer cannot be used (still loading, not JSON, no model)."""
+
+
+def _chunk(data: str) -> dict[str, Any]:
+    """One server-sent event's JSON; an error event or a malformed one breaks the stream."""
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError:
+        raise _Broken(f"malformed stream event: {data[:100]!r}") from None
+    if not isinstance(chunk, dict):
+        raise _Broken(f"malformed stream event: {data[:100]!r}")
+    if chunk.get("error"):
+        error = chunk["error"]
+        raise _Broken(f"server error mid-stream: {error.get('message', error) if isinstance(error, dict) else error}")
+    return chunk
 
 
 def _reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _model_ids(url: str, response: httpx.Response) -> list[str]:
-    """The model ids a replica's /models answer lists; ServerError when it failed or lists none."""
+def _model_ids(response: httpx.Response) -> list[str]:
+    """The model ids a replica's /models answer lists; _Unusable when it failed, is not JSON or lists none."""
     if response.status_code != 200:
-        raise ServerError(f"{url}/models answered HTTP {response.status_code}")
-    models = response.json().get("data") or []
+        raise _Unusable(f"/models answered HTTP {response.status_code}")
+    try:
+        models = [str(m["id"]) for m in response.json().get("data") or []]
+    except (ValueError, AttributeError, KeyError, TypeError):
+        raise _Unusable("/models answered something other than a model list") from None
     if not models:
-        raise ServerError(f"{url} serves no model")
-    return [str(m["id"]) for m in models]
+        raise _Unusable("serves no model")
+    return models
 
 
 def _local_tokenizer(card: ModelCard) -> Any:

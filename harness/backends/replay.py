@@ -42,6 +42,7 @@ class ReplayBackend(NoReport):
     name = "replay"
     Options = ReplayOptions
     measures_speed = False
+    generates_in_background = False
 
     def __init__(self, card: ModelCard, options: ReplayOptions, outputs: dict[str, str] | None = None) -> None:
         if outputs is None:

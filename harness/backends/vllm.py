@@ -95,6 +95,7 @@ class VLLMBackend(TokenizerMethods):
     name = "vllm"
     Options = VLLMOptions
     measures_speed = True
+    generates_in_background = True  # vLLM's engine core process keeps stepping while owb scores
 
     def __init__(self, card: ModelCard, options: VLLMOptions) -> None:
         try:
