@@ -4,6 +4,7 @@ test's changes to the environment (the in-process CLI quietens libraries through
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -11,6 +12,15 @@ from unittest import mock
 import pytest
 
 from tests.helpers import SHARED_DATA
+
+try:  # rouge-score imports absl, whose log handler keeps the sys.stderr of the moment it was imported (pytest's
+    # capture file at collection) and closes that stream when logging is reconfigured (vLLM's engine start does)
+    # while sys.stderr is another object (the in-process CLI's): pytest's capture would be closed under it.
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+except ImportError:
+    pass
 
 
 @pytest.fixture(scope="session", autouse=True)
