@@ -66,7 +66,7 @@ DEMO_TASKS = "gsm8k,humaneval,scitldr"
 def _demo(tasks: str | None, data: str, data_dir: Path | None, limit: int | None,
           max_new_tokens: int | None) -> tuple[str, str, str, Path | None, int | None, int | None]:
     """`owb run` with no model: SmolLM2-135M-Instruct on a few real maths, code and summarization documents
-    (../shared/data where it is, else the fixtures), about a minute on 2 cores; the random tiny model without it."""
+    (../shared/data where it is, else the fixtures), about two minutes on 2 cores; the random tiny model without it."""
     import importlib.util
 
     from harness.config import REPO_ROOT
@@ -79,7 +79,7 @@ def _demo(tasks: str | None, data: str, data_dir: Path | None, limit: int | None
                   f"real model) on {tasks or 'gsm8k,math500'} ({data} data)")
         return "tiny-qwen2", tasks or "gsm8k,math500", data, data_dir, limit, max_new_tokens
     err.print(f"demo: {DEMO_MODEL} (a real 135M-parameter instruct model, greedy) on {tasks or DEMO_TASKS}, "
-              f"{limit or 4} documents each ({data} data), about a minute on a CPU")
+              f"{limit or 4} documents each ({data} data), about two minutes on a CPU")
     return DEMO_MODEL, tasks or DEMO_TASKS, data, data_dir, limit or 4, max_new_tokens or 96
 
 

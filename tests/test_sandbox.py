@@ -387,3 +387,19 @@ def test_plain_mode_fallback_blocks_sockets_and_signals() -> None:
     assert ok.status == "passed" and ok.stdout.strip() == "45"
     assert net.status == "failed" and "network access is disabled" in net.stderr_tail
     assert sig.status == "failed" and "signals is disabled" in sig.stderr_tail
+
+
+@pytest.mark.parametrize("mode", ["detected", "plain"])
+def test_a_busy_loop_stopped_by_the_cpu_limit_is_a_timeout(mode: str) -> None:
+    """The CPU-time limit can stop a busy loop before the wall clock does (as PID 1 by the hard limit's SIGKILL, in
+    plain mode by SIGXCPU): it ran out of time either way."""
+    sandbox = Sandbox(Limits(cpu_s=1, wall_s=8), workers=1, mode=None if mode == "detected" else "plain",
+                      allow_unsafe=mode == "plain")
+    try:
+        looped, slept = sandbox.run("while True:\n    pass"), sandbox.run("import time\ntime.sleep(60)", wall_s=1)
+        crashed = sandbox.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")  # PID 1 cannot: ignored
+    finally:
+        sandbox.close()
+    assert (looped.status, slept.status) == ("timeout", "timeout") and looped.seconds < 5, looped
+    if mode == "plain":
+        assert crashed.status == "failed"  # killed by a signal, but not at the CPU limit

@@ -195,7 +195,12 @@ def _serve(config: dict[str, Any], pidns: int, wall_s: float, source_fd: int, ou
     for fd in (ready_w, out, err):
         os.close(fd)
     timed_out = _wait(pid, wall_s, plain)
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
+    # Killed at the CPU-time limit (as PID 1 it ignores SIGXCPU, so the hard limit's SIGKILL ends it): a busy loop
+    # reaches that limit about when the wall clock runs out, and either way it ran out of time.
+    cpu_limit = config["rlimits"].get("RLIMIT_CPU")
+    if os.WIFSIGNALED(status) and cpu_limit and usage.ru_utime + usage.ru_stime >= cpu_limit - 0.05:
+        timed_out = True
     if plain:
         try:
             os.killpg(pid, signal.SIGKILL)
