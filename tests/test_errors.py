@@ -73,6 +73,7 @@ def test_bad_replay_line(cli, tmp_path: Path) -> None:  # noqa: ANN001
                        "--tasks", "gsm8k", "--data", "fixture", "--output", str(tmp_path)), "bad replay line 1")
 
 
+@pytest.mark.slow
 def test_hub_unreachable_is_a_clear_error(cli, tmp_path: Path) -> None:  # noqa: ANN001
     result = owb("run", "--model", "tiny-qwen2", "--tasks", "gsm8k", "--data", "hf", "--output", str(tmp_path))
     _fails_cleanly(result, "cannot load openai/gsm8k")

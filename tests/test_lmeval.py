@@ -178,6 +178,7 @@ def _gsm8k_variants(answer: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_gsm8k_parity_per_sample_on_all_1319_problems(tmp_path: Path, include: Path) -> None:
     rows = _rows(GSM8K)
     assert len(rows) == 1319

@@ -389,6 +389,7 @@ def test_plain_mode_fallback_blocks_sockets_and_signals() -> None:
     assert sig.status == "failed" and "signals is disabled" in sig.stderr_tail
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["detected", "plain"])
 def test_a_busy_loop_stopped_by_the_cpu_limit_is_a_timeout(mode: str) -> None:
     """The CPU-time limit can stop a busy loop before the wall clock does (as PID 1 by the hard limit's SIGKILL, in
