@@ -223,7 +223,7 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
                                              meter):
             run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
             entry.gen_wall_s += seconds
-            entry.energy = merge_energy(before, meter.reading())  # saved with each batch: a kill loses one batch's
+            entry.energy = merge_energy(before, meter.reading())  # with each batch: a kill loses one batch's worth
             record.updated_at = _now()
             run_dir.write_run(record)
             advance(len(batch))
