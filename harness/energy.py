@@ -56,7 +56,6 @@ class EnergyMeter:
         self._lock = threading.Lock()
         self._active = False
         self._segments: list[tuple[list[float], list[float]]] = []  # (times, watts) of each measured span
-        self._all_watts: list[float] = []
         self._memory: list[int] = []
         self._sm_clocks: list[int] = []
         self._mem_clocks: list[int] = []
@@ -87,7 +86,6 @@ class EnergyMeter:
             if milliwatts is not None:
                 self._segments[-1][0].append(now)
                 self._segments[-1][1].append(milliwatts / 1000)
-                self._all_watts.append(milliwatts / 1000)
             if memory is not None:
                 self._memory.append(int(memory.used))
             for values, mhz in zip((self._sm_clocks, self._mem_clocks), clocks, strict=True):
@@ -100,6 +98,12 @@ class EnergyMeter:
 
     def _counter(self) -> int | None:
         return self._call(self._nvml.nvmlDeviceGetTotalEnergyConsumption, self._handle)
+
+    def _counter_through(self, end_mj: int | None) -> int | None:
+        """The counter's increase over the closed spans and the open one up to `end_mj`; None once a read failed."""
+        if self._counter_mj is None or self._span_start_mj is None or end_mj is None:
+            return None
+        return self._counter_mj + counter_delta(self._span_start_mj, end_mj)
 
     def resume(self) -> None:
         """Start a measured span."""
@@ -121,10 +125,7 @@ class EnergyMeter:
         with self._lock:
             self._active = False
             self._seconds += time.monotonic() - self._span_start_s
-            if self._counter_mj is not None and self._span_start_mj is not None and end_mj is not None:
-                self._counter_mj += counter_delta(self._span_start_mj, end_mj)
-            else:
-                self._counter_mj = None
+            self._counter_mj = self._counter_through(end_mj)
 
     def __enter__(self) -> EnergyMeter:
         try:
@@ -164,9 +165,7 @@ class EnergyMeter:
             segments = [(list(t), list(w)) for t, w in self._segments]
             if self._active:
                 seconds += time.monotonic() - self._span_start_s
-                now_mj = self._counter()
-                counter_mj = (None if counter_mj is None or now_mj is None or self._span_start_mj is None
-                              else counter_mj + counter_delta(self._span_start_mj, now_mj))
+                counter_mj = self._counter_through(self._counter())
         if seconds <= 0:
             return None
         method: Literal["energy_counter", "power_samples"]
@@ -176,11 +175,12 @@ class EnergyMeter:
             joules, method = sum(integrate_power(t, w) for t, w in segments), "power_samples"
         else:
             return None
+        watts = [w for _, span in segments for w in span]
         return EnergyReading(
             joules=joules, seconds=seconds, mean_watts=joules / seconds,
-            peak_watts=max(self._all_watts, default=None), peak_memory_bytes=max(self._memory, default=None),
+            peak_watts=max(watts, default=None), peak_memory_bytes=max(self._memory, default=None),
             sm_clock_mhz=_mean(self._sm_clocks), mem_clock_mhz=_mean(self._mem_clocks),
-            power_limit_w=self._power_limit_w, method=method, samples=len(self._all_watts))
+            power_limit_w=self._power_limit_w, method=method, samples=len(watts))
 
 
 def _mean(values: list[int]) -> float | None:

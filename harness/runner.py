@@ -261,7 +261,8 @@ def _timed_batches(gens: Iterator[Generation], flush_every: int, background: boo
             else:
                 meter.pause()
             yield batch, seconds
-            meter.resume()
+            if not background:
+                meter.resume()
             batch, seconds = [], 0.0
         if gen is None:
             return

@@ -195,13 +195,13 @@ class OpenAIBackend(TokenizerMethods):
         it, and one that cannot be reached is marked down. A single server with a named model is not asked."""
         if named is not None and len(self.pool.replicas) == 1:
             return named
-        served, unreachable = named, []
+        served, unusable = named, []
         for replica in self.pool.replicas:
             try:
                 models = _model_ids(self.client.get(f"{replica.url}/models", timeout=10.0))
             except (httpx.HTTPError, _Unusable) as exc:
                 why = str(exc) if isinstance(exc, _Unusable) else type(exc).__name__
-                unreachable.append(f"{replica.url} ({why})")
+                unusable.append(f"{replica.url} ({why})")
                 self.pool.mark_down(replica, f"unusable at start ({why})", 1)
                 continue
             served = served or models[0]
@@ -209,9 +209,9 @@ class OpenAIBackend(TokenizerMethods):
                 raise ConfigError(f"replica {replica.url} serves {', '.join(models)}, not '{served}': every replica "
                                   "must serve the same model")
         if served is None:
-            raise ServerError(f"server down: cannot reach {'; '.join(unreachable)}")
-        if unreachable:
-            warn(f"replica {'; '.join(unreachable)} cannot be used; going on without it")
+            raise ServerError(f"server down: cannot reach {'; '.join(unusable)}")
+        if unusable:
+            warn(f"replica {'; '.join(unusable)} cannot be used; going on without it")
         return served
 
     def describe(self) -> BackendInfo:
