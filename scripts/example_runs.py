@@ -13,8 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.records import RunOptions
-from harness.runner import run
+from harness.pipeline.runner import run
+from harness.records.run import RunOptions
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tasks" / "fixtures"
 RIGHT = {"math500": [1, 1, 1, 0, 1, 1, 0, 1, 1, 1], "gsm8k": [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0]}

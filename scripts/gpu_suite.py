@@ -33,8 +33,8 @@ from typing import Any, NoReturn
 
 import yaml
 
-from harness.backends.base import GenRequest, TokenizerMethods
-from harness.config import ModelCard, Sampling, load_card
+from harness.config.cards import ModelCard, Sampling, load_card
+from harness.engines.base import GenRequest, TokenizerMethods
 
 Json = dict[str, Any]
 REPO = Path(__file__).resolve().parent.parent
@@ -191,7 +191,7 @@ def summary(runs_s: list[float], out: Any, warmup_s: float | None) -> Json:
 def measure(run: Callable[[], Any], warm: Callable[[], Any] | None, kept: Callable[[], bool] | None = None) -> Json:
     """One path: an untimed warm-up, then one timed run; whether an owb fast path stayed on (it switches itself off
     when it fails) and the warnings it gave; an error is recorded instead of raised."""
-    from harness.log import warnings_to
+    from harness.core.log import warnings_to
 
     said: list[str] = []
     try:
@@ -243,7 +243,7 @@ def use_fast_path(backend: Any, name: str) -> None:
 
 def decode_info(model_dir: str, dtype: str, context: int) -> Json:
     """Bytes one batch-1 decode step reads (harness.bench.decode_bytes) at a context length."""
-    from harness.bench import decode_bytes
+    from harness.measure.roofline import decode_bytes
 
     weights, kv = decode_bytes(Path(model_dir), 4 if dtype == "float32" else 2, context)
     return {"weights": weights, "kv": kv, "context": context, "dtype": dtype}
@@ -270,8 +270,8 @@ def on_device(device: str) -> AbstractContextManager[Any]:
 
 def step_bandwidth(ctx: Ctx, rec: Recorder) -> None:
     """Memory bandwidth (harness.bench.memory_bandwidth) and the environment (versions, GPU)."""
-    from harness.bench import memory_bandwidth
-    from harness.perf import environment
+    from harness.measure.environment import environment
+    from harness.measure.roofline import memory_bandwidth
 
     rec.put(("environment",), environment().model_dump(mode="json"))
     bandwidth = memory_bandwidth(ctx.device)
@@ -282,7 +282,8 @@ def step_bandwidth(ctx: Ctx, rec: Recorder) -> None:
 def step_hf(ctx: Ctx, rec: Recorder, label: str) -> None:
     """Plain `generate` beside owb's static path (the compiled decode loop at batch 1) and continuous batching, on
     one random-weight model of the card's shape, at batch 1 and at `batch` over all prompts."""
-    from harness.backends.base import EngineRequest, make_backend
+    from harness.engines.base import EngineRequest
+    from harness.engines.registry import make_backend
 
     card = ctx.card(label)
     start = time.perf_counter()
@@ -335,7 +336,8 @@ def step_vllm(ctx: Ctx, rec: Recorder, label: str) -> None:
     all prompts in flight, then one request alone; timed runs interleaved, medians compared."""
     from vllm import SamplingParams
 
-    from harness.backends.base import EngineRequest, make_backend
+    from harness.engines.base import EngineRequest
+    from harness.engines.registry import make_backend
 
     card = ctx.card(label)
     start = time.perf_counter()
@@ -431,7 +433,7 @@ def step_owb_run(ctx: Ctx, rec: Recorder) -> None:
     if proc.returncode or not found:
         rec.put(("owb_run",), {**result, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:500]})
         raise RuntimeError(f"owb run exited {proc.returncode}")
-    from harness.results import RunDir
+    from harness.records.store import RunDir
 
     run = RunDir(Path(found.group(1).strip())).read_run()
     task = run.tasks["gsm8k"]
@@ -546,7 +548,8 @@ def step_smoke(ctx: Ctx, rec: Recorder) -> None:
     greedy, each token for token against plain `generate` run on one prompt at a time."""
     import torch
 
-    from harness.backends.base import EngineRequest, make_backend
+    from harness.engines.base import EngineRequest
+    from harness.engines.registry import make_backend
 
     card = load_card("tiny-qwen2")
     hf: Any = make_backend("hf", card, EngineRequest(batch_size=4), {"fast_path": "static", "device": ctx.device})
@@ -566,7 +569,7 @@ def step_smoke(ctx: Ctx, rec: Recorder) -> None:
 
     def check(run: Callable[[], list[Any]], kept: Callable[[], bool]) -> Json:
         """A path's tokens against the reference: identical or where they first differ; an error instead of raised."""
-        from harness.log import warnings_to
+        from harness.core.log import warnings_to
 
         said: list[str] = []
         try:
@@ -704,8 +707,8 @@ def prepare(profile: Profile, work: Path) -> Ctx:
     """Render the GSM8K prompts through the real tokenizer and write the steps' context into `work`."""
     from transformers import AutoTokenizer
 
-    from harness.models import resolve_model_path
-    from harness.tasks import resolve_task
+    from harness.engines.weights import resolve_model_path
+    from harness.pipeline.plan import resolve_task
 
     smoke = profile.mode == "cpu-smoke"
     models = {label: smoke_card(card, work) if smoke else card for label, card in profile.models}

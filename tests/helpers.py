@@ -9,24 +9,18 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from typer.testing import CliRunner
 
-from harness.backends.base import (
-    Backend,
-    BackendOptions,
-    EngineRequest,
-    Generation,
-    GenRequest,
-    NoReport,
-    make_backend,
-)
-from harness.config import ModelCard, load_card
-from harness.records import BackendInfo, Timings
+from harness.config.cards import ModelCard, load_card
+from harness.engines.base import Backend, BackendOptions, EngineRequest, Generation, GenRequest, NoReport
+from harness.engines.registry import make_backend
+from harness.records.base import BackendInfo
+from harness.records.sample import Timings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("OWB_DATA_DIR") or REPO.parent / "shared" / "data")

@@ -11,16 +11,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.backends.base import BACKENDS, Generation, register_backend
 from harness.cli import app
-from harness.config import MetricSpec, load_task, load_task_file
-from harness.errors import ConfigError, DataError, UserError
-from harness.metrics import document_values, majority
-from harness.records import SCHEMA_VERSION, RunOptions, RunRecord, SampleRecord, Timings, read_bench_record, read_run_record
-from harness.results import RunDir
-from harness.runner import run
-from harness.scorers import make_scorer
-from harness.scorers.maths import MathScorer
+from harness.config.taskspec import MetricSpec, load_task_spec
+from harness.tasks.base import load_task_file
+from harness.core.errors import ConfigError, DataError, UserError
+from harness.engines.base import Generation
+from harness.engines.registry import BACKENDS, register_backend
+from harness.pipeline.runner import run
+from harness.records.base import SCHEMA_VERSION
+from harness.records.run import RunOptions, RunRecord
+from harness.records.sample import SampleRecord, Timings
+from harness.records.store import RunDir
+from harness.records.upgrade import read_bench_record, read_run_record
+from harness.scoring.maths import MathScorer
+from harness.scoring.metrics import document_values, majority
+from harness.scoring.registry import make_scorer
 from tests.contract import check_bench, check_run
 from tests.helpers import REPO, FakeBackend, owb, run_cli, samples, write_replay
 
@@ -33,7 +38,7 @@ def fake_backend() -> FakeBackend:
     register_backend("fake", FakeBackend)
     FakeBackend.opened.clear()
     yield FakeBackend
-    BACKENDS.pop("fake")
+    BACKENDS.unregister("fake")
 
 
 def test_a_schema_1_run_reads_as_schema_2() -> None:
@@ -168,7 +173,7 @@ def test_the_task_yaml_chooses_how_samples_reduce() -> None:
                             reasoning_tokens=0, answer_tokens=0, ttft_s=None, tpot_s=None, e2e_s=None,
                             queue_s=None, timing_scope="none")
 
-    scorer = make_scorer(load_task("math500").scorer)
+    scorer = make_scorer(load_task_spec("math500").scorer)
     try:
         # \frac12, \dfrac{1}{2} and 0.5 are one answer by math-verify: it outvotes two 3s.
         docs = [sample(0, 0, "3"), sample(1, 1, "\\frac12"), sample(2, 0, "3"), sample(3, 1, "\\dfrac{1}{2}"),
@@ -206,7 +211,7 @@ def test_reading_a_run_being_written_changes_nothing(tmp_path: Path, capsys: pyt
     lines = whole.splitlines(keepends=True)
     path.write_bytes(b"".join(lines[:4]) + lines[4][:40])  # the writer is halfway through sample 5
     live = path.read_bytes()
-    from harness.report import load_row
+    from harness.report.rows import load_row
 
     assert len(RunDir(run_dir).load_samples("gsm8k")) == 4
     load_row(run_dir)  # owb compare's reader
@@ -230,13 +235,13 @@ def test_only_the_writer_repairs_a_torn_line(tmp_path: Path) -> None:
 
 
 def test_error_classes_tell_causes_apart(tmp_path: Path) -> None:
-    from harness.config import load_card
-    from harness.data import load_documents
+    from harness.config.cards import load_card
+    from harness.tasks.data import load_documents
 
     with pytest.raises(ConfigError):
         load_card("no-such-model")
     with pytest.raises(DataError):
-        load_documents(load_task("gsm8k"), "local", tmp_path, None)
+        load_documents(load_task_spec("gsm8k"), "local", tmp_path, None)
     record = RunRecord.model_json_schema()
     assert "invocation" in record["properties"]
 
@@ -247,8 +252,8 @@ def test_generation_time_counts_what_the_engine_spent(background: bool) -> None:
     engine process, a server): the wall time, scoring included."""
     import time
 
-    from harness.energy import EnergyMeter
-    from harness.runner import _timed_batches
+    from harness.measure.energy import EnergyMeter
+    from harness.pipeline.runner import _timed_batches
 
     def engine() -> Iterator[Generation]:
         for i in range(4):

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import Generation, GenRequest
-from harness.budget import PHRASE, generate_within_budget, split_name
-from harness.config import Sampling, load_card
-from harness.records import Timings
+from harness.config.cards import Sampling, load_card
+from harness.engines.base import Generation, GenRequest
+from harness.pipeline.budget import generate_within_budget
+from harness.records.sample import Timings, split_name
+from harness.tasks.budget import PHRASE
 from tests.contract import check_run
 from tests.helpers import run_cli, samples
 
@@ -76,7 +77,7 @@ def test_owb_run_with_budgets_through_transformers(tmp_path: Path) -> None:
 
 
 def test_a_budget_needs_a_thinking_model(tmp_path: Path) -> None:
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="needs thinking on"):
         run_cli("--model", "tiny-qwen2", "--tasks", "gsm8k", "--data", "fixture", "--thinking-budget", "8",

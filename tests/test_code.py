@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.scorers.code import extract_code, fenced_blocks, humaneval_program
+from harness.scoring.code import extract_code, fenced_blocks, humaneval_program
 from tests.contract import check_run
 from tests.helpers import run_cli, samples, write_replay
 
@@ -92,7 +92,7 @@ def test_wrong_solutions_fail_and_pass_at_k_uses_the_unbiased_estimator(tmp_path
     record = _replay_run(tmp_path, "humaneval", lines, "--data", "fixture", "--samples", "10")
     metrics = record["tasks"]["humaneval"]["metrics"]
     assert metrics["pass@1"]["value"] == pytest.approx(100 * (0 + 0.3 + 0.6 + 0.9) / 4)
-    from harness.stats import pass_at_k
+    from harness.core.stats import pass_at_k
 
     expected10 = 100 * sum(pass_at_k(10, c, 10) for c in (0, 3, 6, 9)) / 4
     assert metrics["pass@10"]["value"] == pytest.approx(expected10)
@@ -125,7 +125,7 @@ def test_humaneval_program_keeps_prompt_imports_and_completes_bodies() -> None:
 def test_without_a_sandbox_code_tasks_need_unsafe_exec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where no mode isolates (simulated), a code task stops with one line saying why; --unsafe-exec runs it in the
     plain mode, which run.json records."""
-    from harness.scorers import sandbox
+    from harness.sandbox import base as sandbox
 
     sandbox.detect_mode.cache_clear()
     monkeypatch.setattr(sandbox, "_probe", lambda mode: "not available here")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import BACKENDS, register_backend
-from harness.errors import ConfigError
-from harness.report import load_row, to_csv, to_html, to_markdown
+from harness.core.errors import ConfigError
+from harness.engines.registry import BACKENDS, register_backend
+from harness.report.export import to_csv, to_html, to_markdown
+from harness.report.rows import load_row
 from tests.contract import check_run
 from tests.helpers import FakeBackend, fixture_rows, run_cli, write_replay
 
@@ -19,7 +20,7 @@ from tests.helpers import FakeBackend, fixture_rows, run_cli, write_replay
 def fake() -> None:
     register_backend("fake", FakeBackend)
     yield
-    BACKENDS.pop("fake")
+    BACKENDS.unregister("fake")
 
 
 def _run(tmp_path: Path, name: str, *args: str) -> Path:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.energy import EnergyMeter, counter_delta, integrate_power, joules_per_correct, joules_per_token
+from harness.measure.energy import EnergyMeter, counter_delta, integrate_power, joules_per_correct, joules_per_token
 
 
 def test_constant_power_integrates_to_power_times_time() -> None:

@@ -11,18 +11,13 @@ from typing import Any
 
 import pytest
 
-from harness.errors import DataError
-from harness.scorers.base import Scored, ToScore
-from harness.scorers.code import humaneval_program
-from harness.scorers.evalplus import (
-    EvalPlusArgs,
-    EvalPlusScorer,
-    _check,
-    _plain,
-    mbpp_inputs,
-    require_inputs,
-)
-from harness.scorers.sandbox import Sandbox
+from harness.core.errors import DataError
+from harness.sandbox.base import Sandbox
+from harness.scoring.base import Scored, ToScore
+from harness.scoring.code import humaneval_program
+from harness.scoring.evalplus.driver import _check, _plain
+from harness.scoring.evalplus.oracles import mbpp_inputs, require_inputs
+from harness.scoring.evalplus.scorer import EvalPlusArgs, EvalPlusScorer
 from tests.contract import check_run
 from tests.helpers import fixture_rows, run_cli, samples, write_replay
 
@@ -184,7 +179,7 @@ def test_a_candidate_cannot_forge_its_verdict() -> None:
 
 
 def test_expected_outputs_are_cached_per_data_hash(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.config import owb_home
+    from harness.core.paths import owb_home
 
     doc = {**THIRD, "task_id": "T/cached"}
     assert _bits(_score(doc, ["    return x / 3\n"])) == [(1, 1)]

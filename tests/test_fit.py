@@ -11,9 +11,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness.config import load_card
-from harness.errors import ConfigError
-from harness.fit import FitReport, estimate_fit, fit_command, model_config, parse_bytes, sampler_activation_bytes
+from harness.config.cards import load_card
+from harness.core.errors import ConfigError
+from harness.measure.fit import (
+    FitReport,
+    estimate_fit,
+    fit_command,
+    model_config,
+    parse_bytes,
+    sampler_activation_bytes,
+)
 from tests.helpers import attention_params
 
 BF16 = 2
@@ -100,7 +107,7 @@ def test_the_verdict_is_what_vllms_kv_cache_planner_says() -> None:
     from vllm.v1.core import kv_cache_utils
     from vllm.v1.kv_cache_interface import FullAttentionSpec
 
-    from harness.models import shape_dir
+    from harness.engines.weights import shape_dir
 
     card = load_card("qwen2.5-7b-instruct")
     r = estimate_fit(card, parse_bytes("24GB"), context=32768)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from harness.backends import hf_continuous
-from harness.backends.base import GenRequest
-from harness.backends.hf import HFBackend
-from harness.config import Sampling
-from harness.tiny import RECIPES
+from harness.config.cards import Sampling
+from harness.engines.base import GenRequest
+from harness.engines.hf import continuous as hf_continuous
+from harness.engines.hf.backend import HFBackend
+from harness.engines.tiny import RECIPES
 from tests.contract import check_run
 from tests.helpers import build_backend, run_cli
 
@@ -72,7 +72,7 @@ def test_the_decode_step_compiles_to_one_graph_without_breaks() -> None:
     """torch.compile (inductor on CPU here; CUDA graphs on a GPU) traces the step once for prompts of any length."""
     import torch._dynamo
 
-    from harness.backends.hf_decode import StaticDecoder
+    from harness.engines.hf.decode import StaticDecoder
 
     fast, plain = backend("qwen2", 1, "static"), backend("qwen2", 1, "off")
     fast.decoder = StaticDecoder(fast.model, compile_step=True)
@@ -137,7 +137,7 @@ def test_a_failure_midway_hands_the_unfinished_requests_to_the_plain_path(
 
 
 def test_an_unknown_fast_path_is_refused() -> None:
-    from harness.errors import UserError
+    from harness.core.errors import UserError
 
     with pytest.raises(UserError, match="backend hf: option fast_path: Input should be 'auto', 'static'"):
         backend("qwen2", 4, "turbo")

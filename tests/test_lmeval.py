@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install 'owb[lmeval]')")
 
 from harness.cli import app, main  # noqa: E402
-from harness.config import ThinkingSwitch, load_card  # noqa: E402
-from harness.lmeval import lmeval_task  # noqa: E402
-from harness.scorers.base import ToScore  # noqa: E402
+from harness.config.cards import ThinkingSwitch, load_card
+from harness.lmeval.task import lmeval_task
+from harness.scoring.base import ToScore
 from tests.contract import check_run  # noqa: E402
 from tests.helpers import FIXTURES, REPO, SHARED_DATA, run_cli, samples, write_replay  # noqa: E402
 
@@ -255,7 +255,7 @@ def test_math500_differences_are_the_named_ones(tmp_path: Path, include: Path) -
 
 
 def test_math500_equivalence_differences_are_the_named_ones(include: Path) -> None:
-    from harness.scorers.maths import MathScorer
+    from harness.scoring.maths import MathScorer
 
     rows = _rows(MATH500)
     task = lmeval_task("lmeval:hendrycks_math500", [include])
@@ -311,7 +311,7 @@ def test_tasks_owb_cannot_run_are_refused_with_one_line(cli: Any, include: Path)
 
 
 def test_hub_tasks_fail_fast_offline(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.lmeval_load._hub_reachable", lambda: False)
+    monkeypatch.setattr("harness.lmeval.load.hub_reachable", lambda: False)
     code, line = cli("--tasks", "lmeval:gsm8k")
     assert code == 2 and "loads openai/gsm8k from the Hugging Face Hub, which cannot be reached" in line
     assert "--lmeval-include DIR" in line
@@ -321,9 +321,9 @@ def test_owb_runs_without_lm_eval_and_names_the_extra_when_asked() -> None:
     script = """
 import sys
 sys.modules["lm_eval"] = None  # as if not installed
-import harness, harness.cli, harness.runner
-from harness.tasks import resolve_task
-from harness.errors import ConfigError
+import harness, harness.cli, harness.pipeline.runner
+from harness.pipeline.plan import resolve_task
+from harness.core.errors import ConfigError
 assert resolve_task("gsm8k").name == "gsm8k"
 try:
     resolve_task("lmeval:gsm8k")

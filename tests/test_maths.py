@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scorers.base import ToScore
-from harness.scorers.maths import (
+from harness.scoring.base import ToScore
+from harness.scoring.maths import (
     GSM8KScorer,
     MathScorer,
     MathVerifier,

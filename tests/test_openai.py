@@ -20,13 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.backends.base import GenRequest
-from harness.backends.openai import OpenAIBackend, OpenAIOptions, ReplicaPool
-from harness.config import Sampling, load_card
-from harness.errors import ConfigError, ServerError, UserError
-from harness.models import resolve_model_path
-from tests.helpers import owb
+from harness.config.cards import Sampling, load_card
+from harness.core.errors import ConfigError, ServerError, UserError
+from harness.engines.base import GenRequest
+from harness.engines.openai import OpenAIBackend, OpenAIOptions, ReplicaPool
+from harness.engines.weights import resolve_model_path
 from tests.contract import check_bench, check_run
+from tests.helpers import owb
 
 SSE = (
     'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\n'
@@ -157,7 +157,7 @@ def test_a_replica_that_dies_mid_stream_is_marked_down_and_its_request_goes_else
 
 
 def test_every_replica_down_is_one_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
 
     def refused(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused")
@@ -214,7 +214,7 @@ def test_a_replica_still_loading_is_down_from_the_start() -> None:
 ])
 def test_a_stream_that_fails_but_ends_is_retried_not_recorded(failure: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
     calls: list[int] = []
 
     def flaky(request: httpx.Request) -> httpx.Response:
@@ -250,7 +250,7 @@ def test_base_url_takes_a_list_or_a_file(tmp_path: Path) -> None:
 
 
 def test_retries_5xx_with_backoff_then_streams(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
     transport, calls = _mock(failures=2)
     backend = OpenAIBackend(load_card("tiny-qwen2"), OpenAIOptions(base_url="http://mock/v1"), transport=transport)
     [gen] = list(backend.generate([_request()]))
@@ -260,7 +260,7 @@ def test_retries_5xx_with_backoff_then_streams(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_gives_up_after_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.backends.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
     transport, calls = _mock(failures=100)
     backend = OpenAIBackend(load_card("tiny-qwen2"), OpenAIOptions(base_url="http://mock/v1", retries=3),
                             transport=transport)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_task
-from harness.data import load_documents
-from harness.models import resolve_model_path
-from harness.pins import cached_commit
+from harness.config.taskspec import load_task_spec
+from harness.core.hub import cached_commit
+from harness.engines.weights import resolve_model_path
+from harness.tasks.data import load_documents
 from tests.helpers import REPO, fixture_rows, owb
 
 MODEL_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
@@ -49,10 +49,10 @@ def test_the_cache_resolves_branches_to_commits(cache: Path) -> None:
 def test_a_run_records_the_data_commit_it_loaded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hub data at a branch name: the cache's commit goes into the task's data provenance."""
     hub_repo(cache, "dataset", "acme/gsm", DATA_COMMIT)
-    spec = load_task("gsm8k")
+    spec = load_task_spec("gsm8k")
     spec = spec.model_copy(update={"source": spec.source.model_copy(update={
         "hf": spec.source.hf.model_copy(update={"path": "acme/gsm", "revision": "main"})})})
-    monkeypatch.setattr("harness.data._hub_reachable", lambda: True)
+    monkeypatch.setattr("harness.tasks.data.hub_reachable", lambda: True)
     monkeypatch.setattr("datasets.load_dataset", lambda *a, **k: fixture_rows("gsm8k"))
     data = load_documents(spec, "hf", None, 3)
     assert (data.provenance().revision, data.provenance().resolved_revision) == ("main", DATA_COMMIT)
@@ -62,7 +62,7 @@ def test_a_run_records_the_data_commit_it_loaded(cache: Path, monkeypatch: pytes
 def test_a_run_records_the_model_commit_it_loaded(cache: Path, tmp_path: Path) -> None:
     """A card naming a Hub repo at `main`, loaded by transformers from the cache (offline): run.json holds the
     commit of the snapshot that was loaded."""
-    from harness.config import load_card
+    from harness.config.cards import load_card
 
     snapshot = hub_repo(cache, "model", "acme/tiny-qwen2", MODEL_COMMIT)
     for f in Path(resolve_model_path(load_card("tiny-qwen2"))).iterdir():
@@ -88,10 +88,11 @@ def test_owb_pin_writes_commits_into_cards_and_tasks(cache: Path, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert f"revision: {MODEL_COMMIT}  # main, pinned" in card.read_text()
     assert f"revision: {DATA_COMMIT}}}  # main, pinned" in task.read_text()
-    from harness.config import load_card, load_task_file
+    from harness.config.cards import load_card
+    from harness.config.taskspec import read_task_spec
 
     assert load_card(str(card)).revision == MODEL_COMMIT
-    assert load_task_file(task).source.hf.revision == DATA_COMMIT
+    assert read_task_spec(task).source.hf.revision == DATA_COMMIT
     again = owb("pin", str(card), str(task), env={"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"})
     assert "nothing to pin" in again.stdout
     missing = tmp_path / "qwen3-4b.yaml"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from pathlib import Path
 
-from tests.helpers import owb
+import pytest
+
 from tests.contract import check_run
+from tests.helpers import owb
 
 pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
 

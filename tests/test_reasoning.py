@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from harness.config import load_card, load_task
-from harness.data import Document
-from harness.prompts import build_prompt, chat_messages, template_kwargs
-from harness.reasoning import split_output
-from harness.models import resolve_model_path
+from harness.config.cards import load_card
+from harness.config.taskspec import load_task_spec
+from harness.engines.weights import resolve_model_path
+from harness.scoring.reasoning import split_output
+from harness.tasks.data import Document
+from harness.tasks.prompts import build_prompt, chat_messages, template_kwargs
 
 
 class _Tokenizer:
@@ -51,7 +52,7 @@ DOC = Document("0", {"problem": "What is 1+1?"}, "2")
 )
 def test_split_per_family(card_id: str, mode: str, output: str, reasoning: str, answer: str, unclosed: bool) -> None:
     card = load_card(card_id)
-    prompt = build_prompt(load_task("math500"), card, mode, DOC, _Tokenizer(card_id)).text  # type: ignore[arg-type]
+    prompt = build_prompt(load_task_spec("math500"), card, mode, DOC, _Tokenizer(card_id)).text  # type: ignore[arg-type]
     split = split_output(output, card, prompt)
     assert (split.reasoning, split.answer, split.unclosed) == (reasoning, answer, unclosed)
 
@@ -66,7 +67,7 @@ def test_split_per_family(card_id: str, mode: str, output: str, reasoning: str, 
     ],
 )
 def test_thinking_off_renders_the_non_thinking_prompt(card_id: str, on_suffix: str, off_suffix: str) -> None:
-    card, spec, renderer = load_card(card_id), load_task("math500"), _Tokenizer(card_id)
+    card, spec, renderer = load_card(card_id), load_task_spec("math500"), _Tokenizer(card_id)
     on = build_prompt(spec, card, "on", DOC, renderer).text
     off = build_prompt(spec, card, "off", DOC, renderer).text
     assert on.endswith(on_suffix) and not on.endswith(off_suffix)
@@ -77,14 +78,14 @@ def test_prompt_flag_families_append_the_flag(tmp_path: Path) -> None:
     card = load_card("tiny-hunyuan_v1_dense").model_copy(
         update={"thinking": load_card("tiny-hunyuan_v1_dense").thinking.model_copy(update={"kind": "prompt_flag"})}
     )
-    spec = load_task("math500")
+    spec = load_task_spec("math500")
     assert chat_messages(spec, card, "off", DOC)[-1]["content"].endswith(" /no_think")
     assert chat_messages(spec, card, "on", DOC)[-1]["content"].endswith(" /think")
     assert "enable_thinking" not in template_kwargs(card, "off")
 
 
 def test_r1_template_opens_think_and_has_no_system_prompt() -> None:
-    prompt = build_prompt(load_task("math500"), load_card("tiny-llama"), "on", DOC, _Tokenizer("tiny-llama")).text
+    prompt = build_prompt(load_task_spec("math500"), load_card("tiny-llama"), "on", DOC, _Tokenizer("tiny-llama")).text
     assert prompt == ("<｜begin▁of▁sentence｜><｜User｜>What is 1+1?\nPlease reason step by step, and put your final "
                       "answer within \\boxed{}.<｜Assistant｜><think>\n")
 
@@ -105,7 +106,7 @@ def test_r1_think_block_is_read_from_the_rendered_prompt(template: str, shared_d
         renderer: object = Renderer()
     else:
         renderer = _Tokenizer("tiny-llama")
-    prompt = build_prompt(load_task("math500"), card, "on", DOC, renderer).text  # type: ignore[arg-type]
+    prompt = build_prompt(load_task_spec("math500"), card, "on", DOC, renderer).text  # type: ignore[arg-type]
     opens = template.startswith("later")
     assert prompt.rstrip().endswith("<think>") == opens
     plain = split_output("So \\boxed{2}", card, prompt)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_task
-from harness.scorers.maths import last_boxed
+from harness.config.taskspec import load_task_spec
+from harness.scoring.maths import last_boxed
 from tests.contract import check_run
 from tests.helpers import REPO, run_cli, samples, write_replay
 
@@ -33,7 +33,7 @@ def _rows(path: Path) -> list[dict]:
 @pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_gold_answers_score_100_on_the_real_data(task: str, shared_data: Path, tmp_path: Path) -> None:
-    spec = load_task(task)
+    spec = load_task_spec(task)
     rows = _rows(shared_data / spec.source.local.file)
     ids = [str(r[spec.id_field]) if spec.id_field else str(i) for i, r in enumerate(rows)]
     lines = [{"task": task, "doc_id": d, "sample_idx": 0, "output": gold_output(task, r)}
@@ -50,9 +50,9 @@ def test_gold_answers_score_100_on_the_real_data(task: str, shared_data: Path, t
 def test_aime25s_broken_escapes_are_repaired_as_matharena_writes_them(shared_data: Path) -> None:
     """Rows 18 and 27 lost `\\f` of `\\frac` to form feeds, row 19 `\\t` of `\\triangle` to a tab; the repaired text
     has no control characters, and each command the repair restores is one the MathArena .tex of that problem uses."""
-    from harness.data import load_documents
+    from harness.tasks.data import load_documents
 
-    docs = {d.doc_id: d for d in load_documents(load_task("aime25"), "local", shared_data, None).docs}
+    docs = {d.doc_id: d for d in load_documents(load_task_spec("aime25"), "local", shared_data, None).docs}
     raw = {str(r["id"]): r for r in _rows(shared_data / "aime25" / "test.jsonl")}
     answers = {}
     for contest, offset in (("aime_2025_I", 0), ("aime_2025_II", 15)):
@@ -77,7 +77,7 @@ def test_every_new_task_runs_on_its_fixture(tmp_path: Path) -> None:
     numbers, Minerva's target is the last box of its solution, OlympiadBench's a list."""
     for task in TASKS:
         rows = _rows(REPO / "tasks" / "fixtures" / f"{task}.jsonl")
-        spec = load_task(task)
+        spec = load_task_spec(task)
         lines = [{"task": task, "doc_id": str(r[spec.id_field]), "sample_idx": 0, "output": gold_output(task, r)}
                  for r in rows]
         run_dir = run_cli("--model", "tiny-qwen2", "--backend", "replay", "--replay",
@@ -111,11 +111,10 @@ def test_the_r1_protocol_at_k_4(tmp_path: Path) -> None:
 
 
 def test_the_r1_protocol_takes_each_tasks_k_and_refuses_greedy(tmp_path: Path) -> None:
-    from harness.config import load_card
-    from harness.errors import ConfigError
-    from harness.protocols import plan_task, run_mode
-    from harness.records import RunOptions
-    from harness.tasks import resolve_task
+    from harness.config.cards import load_card
+    from harness.core.errors import ConfigError
+    from harness.pipeline.plan import plan_task, resolve_task, run_mode
+    from harness.records.run import RunOptions
 
     card = load_card("qwen3-8b")
     opts = RunOptions(model="qwen3-8b", tasks=("aime24", "math500"), protocol="r1")
@@ -133,7 +132,7 @@ def test_the_r1_protocol_takes_each_tasks_k_and_refuses_greedy(tmp_path: Path) -
 def test_the_reasoning_suite_runs_each_task_under_its_protocol(tmp_path: Path) -> None:
     """--suite reasoning: AIME 2024/2025, MATH-500, AMC 2023, HumanEval+ and MBPP+ under the R1 protocol, each with
     its own k (here capped by --samples 2 to stay small), through an in-process engine on the fixtures."""
-    from harness.backends.base import BACKENDS, register_backend
+    from harness.engines.registry import BACKENDS, register_backend
     from tests.helpers import FakeBackend
 
     register_backend("fake", FakeBackend)
@@ -142,7 +141,7 @@ def test_the_reasoning_suite_runs_each_task_under_its_protocol(tmp_path: Path) -
                           "--data", "fixture", "--limit", "2", "--output", str(tmp_path),
                           "--backend-arg", "answer=thinking </think> \\boxed{24}")
     finally:
-        BACKENDS.pop("fake")
+        BACKENDS.unregister("fake")
     record = check_run(run_dir)
     assert list(record["tasks"]) == ["aime24", "aime25", "math500", "amc23", "humaneval_plus", "mbpp_plus"]
     assert record["invocation"]["protocol"] == "r1" and record["thinking"] == "on"

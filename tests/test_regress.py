@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.regress import MetricCheck, mcnemar_exact, paired_bootstrap, paired_test, sign_flip_test
+from harness.report.check import MetricCheck, mcnemar_exact, paired_bootstrap, paired_test, sign_flip_test
 from tests.helpers import REPO, Ended, owb, run_cli, run_main, write_replay
 
 ARTIFACTS = REPO / "runs" / "test-artifacts"
@@ -255,7 +255,8 @@ def test_compare_shows_published_claims_only_beside_runs_measured_like_them() ->
     """The committed example runs (scripts/example_runs.py): Qwen3-8B's MATH-500 claims sit beside the run of their
     thinking mode; Hunyuan-7B's full-MATH claim is never shown beside MATH-500; R1-Distill's claim (the R1 protocol,
     k = 4) only beside the run made with --protocol r1; every claim with its protocol and source."""
-    from harness.report import load_row, to_markdown
+    from harness.report.export import to_markdown
+    from harness.report.rows import load_row
 
     examples = REPO / "results" / "examples"
     rows = {path.name: load_row(path) for path in sorted(examples.iterdir())}
@@ -274,7 +275,8 @@ def test_compare_shows_published_claims_only_beside_runs_measured_like_them() ->
 
 
 def test_every_cards_claims_name_tasks_that_exist() -> None:
-    from harness.config import TASKS_DIR, all_cards
+    from harness.config.cards import all_cards
+    from harness.core.paths import TASKS_DIR
 
     tasks = {p.stem for p in TASKS_DIR.glob("*.yaml")}
     claims = [(card.id, c) for card in all_cards() for c in card.published]

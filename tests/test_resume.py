@@ -117,7 +117,7 @@ def test_compare_reads_a_run_while_it_is_written(tmp_path: Path) -> None:
     run_dir = _wait_for_samples(out, "gsm8k", 2, proc)
     sizes = []
     while proc.poll() is None:
-        from harness.report import load_row
+        from harness.report.rows import load_row
 
         try:
             load_row(run_dir)

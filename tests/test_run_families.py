@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from harness.tiny import RECIPES
+
+from harness.engines.tiny import RECIPES
 from tests.contract import check_run
 from tests.helpers import run_cli
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.scorers import sandbox as sandbox_module
-from harness.scorers.code import humaneval_program
-from harness.scorers.sandbox import BASE_UID, Limits, NoSandbox, Sandbox, detect_mode
-from harness.scorers.sandbox_worker import delegated_cgroup
+from harness.sandbox import base as sandbox_module
+from harness.sandbox.base import BASE_UID, Limits, NoSandbox, Sandbox, detect_mode
+from harness.sandbox.worker import delegated_cgroup
+from harness.scoring.code import humaneval_program
 from tests.contract import check_run
 from tests.helpers import REPO
 
@@ -258,7 +258,7 @@ def _unprivileged_python(uid: int) -> tuple[str, dict[str, str]] | None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{sysconfig.get_paths()['purelib']}"}
     for candidate in (os.path.realpath(sys.executable), os.path.realpath(getattr(sys, "_base_executable", "")),
                       f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
-        command = _as_user(uid, [candidate, "-c", "import harness.scorers.sandbox"])
+        command = _as_user(uid, [candidate, "-c", "import harness.sandbox.base"])
         if os.path.isfile(candidate) and subprocess.run(command, env=env, capture_output=True, cwd="/").returncode == 0:
             return candidate, env
     return None
@@ -266,7 +266,7 @@ def _unprivileged_python(uid: int) -> tuple[str, dict[str, str]] | None:
 
 DRIVER = """
 import json, sys
-from harness.scorers.sandbox import Limits, Sandbox, _probe
+from harness.sandbox.base import Limits, Sandbox, _probe
 spec = json.load(sys.stdin)
 if spec["mode"] != "plain" and _probe(spec["mode"]) is not None:
     print(json.dumps({"unsupported": _probe(spec["mode"])}))

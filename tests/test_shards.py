@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.errors import ConfigError
-from harness.merge import merge
+from harness.core.errors import ConfigError
+from harness.pipeline.merge import merge
 from tests.contract import check_run
 from tests.helpers import fixture_rows, run_cli, samples, write_replay
 
@@ -81,7 +81,7 @@ def test_merge_refuses_what_is_not_one_runs_shards(tmp_path: Path) -> None:
 
 
 def test_check_refuses_a_shard_against_another_shard_or_the_whole_run(tmp_path: Path) -> None:
-    from harness.regress import check
+    from harness.report.check import check
 
     replay = _replay(tmp_path)
     whole = _run(replay, tmp_path / "whole")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench import decode_bytes
-from harness.config import load_card
-from harness.models import shape_dir
+from harness.config.cards import load_card
+from harness.engines.weights import shape_dir
+from harness.measure.roofline import decode_bytes
 from tests.helpers import attention_params
 
 BF16 = 2

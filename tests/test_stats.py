@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.stats import pass_at_k, percentiles, summarize, wilson
+from harness.core.stats import pass_at_k, percentiles, summarize, wilson
 
 
 def test_summarize_binary_uses_wilson_in_percent() -> None:

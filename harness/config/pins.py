@@ -1,0 +1,48 @@
+"""Commits, not branch names: the commit the Hub cache resolved a revision to (recorded in run.json for the model
+and the data), and `owb pin`, which rewrites cards' and tasks' branch names as commits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from harness.core.hub import COMMIT, RepoType, resolve_commit
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One revision written as a commit."""
+
+    file: Path
+    repo: str
+    revision: str
+    commit: str
+
+def _pin_line(text: str, pattern: str, commit: str, revision: str) -> str:
+    note = f"  # {revision}, pinned {date.today().isoformat()}"
+    return re.sub(pattern, lambda m: f"{m.group(1)}{commit}{m.group(3)}{note}", text, count=1)
+
+def pin_file(path: Path, dry_run: bool = False) -> list[Pin]:
+    """Pin the Hub revisions a card (hf_repo + revision) or task (source.hf) YAML names by a branch or tag."""
+    text = path.read_text()
+    data = yaml.safe_load(text) or {}
+    found: list[tuple[str, RepoType, str, str]] = []
+    if data.get("hf_repo") and data.get("revision") and not COMMIT.match(str(data["revision"])):
+        found.append((data["hf_repo"], "model", str(data["revision"]),
+                      r"(?m)^(revision:\s*)(['\"]?[^'\"\s#]+['\"]?)()"))
+    hf = (data.get("source") or {}).get("hf") or {}
+    if hf.get("path") and hf.get("revision") and not COMMIT.match(str(hf["revision"])):
+        found.append((hf["path"], "dataset", str(hf["revision"]),
+                      r"(?m)^(\s*hf:.*\brevision:\s*)(['\"]?[^'\",}\s]+['\"]?)(.*)$"))
+    pins = []
+    for repo, kind, revision, pattern in found:
+        commit = resolve_commit(repo, kind, revision)
+        text = _pin_line(text, pattern, commit, revision)
+        pins.append(Pin(path, repo, revision, commit))
+    if pins and not dry_run:
+        path.write_text(text)
+    return pins

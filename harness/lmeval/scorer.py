@@ -1,0 +1,79 @@
+"""Scoring through lm-evaluation-harness: each answer runs through the task's filter ensembles and its own
+`process_results`, giving one score per `METRIC,FILTER` as lm-eval reports them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from harness.core.errors import ConfigError
+from harness.records.sample import SampleRecord
+from harness.scoring.base import NoArgs, Scored, ScoreInfo, ToScore
+
+
+class LmevalScorer:
+    """lm-eval's filters and metrics on owb's answers (the reasoning already split off); `for_task` makes the class
+    that declares one lm-eval task's scores."""
+
+    Args: ClassVar[type[BaseModel]] = NoArgs
+    scores: ClassVar[tuple[ScoreInfo, ...]] = ()
+
+    def __init__(self, task: Any, version: str) -> None:
+        self.task, self.version = task, version
+
+    @classmethod
+    def for_task(cls, task: Any, version: str, scores: tuple[ScoreInfo, ...]) -> LmevalScorer:
+        """A scorer for one lm-eval task, its class declaring that task's `METRIC,FILTER` scores."""
+        declared = type(cls.__name__, (cls,), {"scores": scores, "__doc__": cls.__doc__})
+        scorer: LmevalScorer = declared(task, version)
+        return scorer
+
+    def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
+        """Each filter ensemble over the answers (as lm-eval's evaluator applies it to its instances), then
+        `process_results` of the filtered answer, kept for the declared mean-aggregated metrics."""
+        from lm_eval.api.instance import Instance
+
+        extracted: list[dict[str, Any]] = [{} for _ in items]
+        scores: list[dict[str, float]] = [{} for _ in items]
+        wanted = {info.name for info in self.scores}
+        for ensemble in self.task._filters:
+            instances = [Instance(request_type="generate_until", doc=item.doc, arguments=("", {}), idx=0,
+                                  metadata=(self.task.config.task, i, 1), resps=[item.answer])
+                         for i, item in enumerate(items)]
+            ensemble.apply(instances)
+            for i, (item, inst) in enumerate(zip(items, instances, strict=True)):
+                filtered = inst.filtered_resps[ensemble.name]
+                extracted[i][ensemble.name] = filtered
+                for metric, value in self.task.process_results(item.doc, [filtered]).items():
+                    if (name := f"{metric},{ensemble.name}") in wanted:
+                        scores[i][name] = _number(name, value)
+        for row in scores:
+            if missing := wanted - row.keys():
+                raise ConfigError(f"lm-eval task {self.task.config.task} did not return {', '.join(sorted(missing))}")
+        return [Scored(extracted=e, scores=s) for e, s in zip(extracted, scores, strict=True)]
+
+    def vote(self, sample: SampleRecord) -> str | None:
+        """The answer after the first filter (what the primary score compares)."""
+        first = (sample.extracted or {}).get(self.task._filters[0].name)
+        return str(first) if first not in (None, "") else None
+
+    def same_answer(self, a: str, b: str) -> bool:
+        """Filtered answers compare as strings."""
+        return a == b
+
+    def describe(self) -> dict[str, Any]:
+        """lm-eval's version, the task and its filters."""
+        return {"lm_eval": self.version, "task": self.task.config.task,
+                "filters": [f.name for f in self.task._filters]}
+
+    def close(self) -> None:
+        """Nothing runs outside this process."""
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"lm-eval score {name} is not a number ({value!r})") from None

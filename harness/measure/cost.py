@@ -1,0 +1,84 @@
+"""What a task's answers cost: tokens, GPU energy and dollars, per output token and per correct answer.
+
+A correct answer is a sample whose primary metric's per-sample score is 1 (tasks scored 0/1: maths, code); for
+continuous scores (ROUGE) "per correct answer" is not defined and stays null. Dollars come from a GPU's hourly
+price over the task's generation wall time, or from an API's prices per million prompt and output tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.core.errors import ConfigError
+from harness.measure.energy import joules_per_correct, joules_per_token
+from harness.records.base import EnergyReading
+from harness.records.run import MetricSummary, PerfSummary, RunOptions, TaskCost
+from harness.records.sample import SampleRecord
+from harness.scoring.base import ScoreInfo
+
+
+def check_pricing(opts: RunOptions) -> None:
+    """One way of pricing a run: a GPU's hourly price, or an API's token prices (both of them)."""
+    api = (opts.price_in_usd, opts.price_out_usd)
+    if opts.gpu_hourly_usd is not None and any(p is not None for p in api):
+        raise ConfigError("price a run by --gpu-hourly-usd or by --price-in/--price-out, not both")
+    if (api[0] is None) != (api[1] is None):
+        raise ConfigError("--price-in and --price-out go together (USD per 1M prompt / output tokens)")
+
+
+def correct_answers(samples: Sequence[SampleRecord], primary: MetricSummary | None,
+                    infos: Sequence[ScoreInfo]) -> float | None:
+    """Samples whose primary per-sample score is 1, where that score is a 0/1 grade; None otherwise."""
+    score = primary.score if primary is not None else None
+    binary = {i.name for i in infos if i.binary}
+    if score is None or score not in binary or not samples:
+        return None
+    return float(sum(s.scores.get(score, 0.0) for s in samples))
+
+
+def merge_energy(old: EnergyReading | None, new: EnergyReading | None) -> EnergyReading | None:
+    """Energy of two sessions of one task (a resumed run): joules and seconds add up, peaks take the larger."""
+    if old is None or new is None:
+        return old or new
+    joules, seconds = old.joules + new.joules, old.seconds + new.seconds
+    return new.model_copy(update={
+        "joules": joules, "seconds": seconds, "mean_watts": joules / seconds if seconds else new.mean_watts,
+        "peak_watts": max(w for w in (old.peak_watts, new.peak_watts) if w is not None)
+        if old.peak_watts is not None or new.peak_watts is not None else None,
+        "peak_memory_bytes": max(m for m in (old.peak_memory_bytes, new.peak_memory_bytes) if m is not None)
+        if old.peak_memory_bytes is not None or new.peak_memory_bytes is not None else None,
+        "samples": old.samples + new.samples})
+
+
+def _per(value: float | None, count: float | None, scale: float = 1.0) -> float | None:
+    return None if value is None or not count else scale * value / count
+
+
+def task_cost(samples: Sequence[SampleRecord], perf: PerfSummary, primary: MetricSummary | None,
+              infos: Sequence[ScoreInfo], energy: EnergyReading | None, opts: RunOptions) -> TaskCost:
+    """Tokens, energy and dollars of a task, per sample, per output token and per correct answer."""
+    n = len(samples)
+    correct = correct_answers(samples, primary, infos)
+    joules = energy.joules if energy is not None else None
+    if opts.price_in_usd is not None and opts.price_out_usd is not None:
+        usd: float | None = (perf.prompt_tokens * opts.price_in_usd + perf.output_tokens * opts.price_out_usd) / 1e6
+        pricing: str | None = f"API: ${opts.price_in_usd:g} / ${opts.price_out_usd:g} per 1M prompt / output tokens"
+    elif opts.gpu_hourly_usd is not None:
+        usd = perf.wall_s / 3600 * opts.gpu_hourly_usd
+        pricing = f"GPU: ${opts.gpu_hourly_usd:g} per hour over {perf.wall_s:.1f} s of generation"
+    else:
+        usd, pricing = None, None
+    return TaskCost(
+        correct=correct,
+        output_tokens_per_sample=perf.output_tokens / n if n else 0.0,
+        reasoning_tokens_per_sample=perf.reasoning_tokens / n if n else 0.0,
+        answer_tokens_per_sample=perf.answer_tokens / n if n else 0.0,
+        output_tokens_per_correct=_per(perf.output_tokens, correct),
+        energy=energy,
+        joules_per_output_token=joules_per_token(joules, perf.output_tokens),
+        joules_per_correct=joules_per_correct(joules, correct or 0.0),
+        usd=usd,
+        usd_per_1m_output_tokens=_per(usd, perf.output_tokens, 1e6),
+        usd_per_1k_correct=_per(usd, correct, 1e3),
+        pricing=pricing,
+    )

@@ -1,0 +1,65 @@
+"""The pipeline of `owb run`: documents -> prompts -> generate -> split -> score -> record, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config.cards import ModelCard
+from harness.core.errors import DataError
+from harness.pipeline.grade import _grade
+from harness.pipeline.plan import resolve_task
+from harness.pipeline.runner import _now
+from harness.pipeline.summarize import ScorerPool, summarize_task
+from harness.records.run import RunRecord
+from harness.records.sample import sample_key
+from harness.records.store import RunDir
+from harness.sandbox.base import unsafe_exec
+from harness.tasks.base import Task
+from harness.tasks.data import default_data_dir
+
+
+def rescore(path: Path) -> RunDir:
+    """Recompute every sample's split and scores from its stored raw output (no generation), then the metrics.
+
+    Token counts and timings are kept as generated."""
+    run_dir = RunDir(path)
+    with run_dir.writing(), unsafe_exec(run_dir.read_run().invocation.unsafe_exec):
+        return _rescore(run_dir)
+
+def _rescore(run_dir: RunDir) -> RunDir:
+    record = run_dir.read_run()
+    opts, card = record.invocation, record.model.card
+    data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
+    tasks = [resolve_task(name, opts.lmeval_include) for name in record.tasks]
+    scorers = ScorerPool()
+    try:
+        _rescore_tasks(run_dir, record, tasks, data_dir, card, scorers)
+        for task in tasks:
+            summarize_task(task, run_dir, record, opts.seed, scorers.of(task))
+    finally:
+        scorers.close()
+    record.rescored_at = _now()
+    run_dir.write_run(record)
+    return run_dir
+
+def _rescore_tasks(run_dir: RunDir, record: RunRecord, tasks: list[Task], data_dir: Path | None, card: ModelCard,
+                   scorers: ScorerPool) -> None:
+    opts = record.invocation
+    for task in tasks:
+        data = task.documents(opts.data_source, data_dir, opts.limit)
+        entry = record.tasks[task.name]
+        if data.provenance().docs_hash != entry.config.data.docs_hash:
+            raise DataError(f"cannot rescore {task.name}: its documents changed since the run")
+        k = entry.config.generation.samples_per_doc
+        docs = {sample_key(task.name, d.doc_id, i): (d, i, "") for d in data.docs for i in range(k)}
+        samples = run_dir.load_samples(task.name)
+        scorer = scorers.of(task)
+        graded = _grade([(s.key, s.prompt, s.raw_output) for s in samples], docs, card, scorer)
+        entry.scorer = scorer.describe()
+        rescored = [
+            old.model_copy(update={
+                "reasoning": new.reasoning, "answer": new.answer, "extracted": new.extracted, "target": new.target,
+                "scores": new.scores, "truncated": new.unclosed or old.finish_reason == "length", **new.extra})
+            for old, new in zip(samples, graded, strict=True)
+        ]
+        run_dir.rewrite_samples(task.name, rescored)

@@ -1,0 +1,228 @@
+"""The pipeline of `owb run`: documents -> prompts -> generate -> split -> score -> record, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.config.base import Mode
+from harness.config.cards import ModelCard, load_card
+from harness.core.errors import ConfigError, Interrupted, StorageError
+from harness.core.hashing import stable_hash
+from harness.core.hub import cached_commit
+from harness.core.log import warn
+from harness.engines.base import Backend, EngineRequest, Generation, GenRequest
+from harness.engines.registry import backend_options, make_backend
+from harness.measure.cost import check_pricing, merge_energy
+from harness.measure.energy import EnergyMeter
+from harness.measure.environment import environment
+from harness.pipeline.budget import generate_within_budget
+from harness.pipeline.grade import _to_records
+from harness.pipeline.plan import TaskPlan, plan_tasks, run_mode
+from harness.pipeline.summarize import ScorerPool, summarize_task
+from harness.records.run import GenerationSettings, ModelInfo, RunOptions, RunRecord, TaskConfig, TaskResult
+from harness.records.sample import sample_key
+from harness.records.store import RunDir
+from harness.sandbox.base import unsafe_exec
+from harness.scoring.base import Scorer
+from harness.tasks.data import Document, TaskData, default_data_dir
+from harness.tasks.prompts import Prompt
+
+Progress = Callable[[str, int], Callable[[int], None]]
+"""progress(task, total) -> advance(n): how the CLI shows generation progress."""
+
+def _no_progress(task: str, total: int) -> Callable[[int], None]:
+    return lambda n: None
+
+def request_seed(seed: int, key: str) -> int:
+    """A distinct, reproducible 31-bit seed per sample key."""
+    return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+def engine_request(opts: RunOptions) -> EngineRequest:
+    """What the run asks of its engine: batch size, dtype, parallelism."""
+    return EngineRequest(batch_size=opts.batch_size, dtype=opts.dtype, tp=opts.tp, pp=opts.pp, dp=opts.dp,
+                         distributed_backend=opts.distributed_backend)
+
+def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_progress) -> RunDir:
+    """Run (or finish) an evaluation and return its directory; finished samples are on disk at every moment."""
+    if resume is not None:
+        opts = RunDir(resume).read_run().invocation
+    with unsafe_exec(opts.unsafe_exec):
+        return _run(opts, resume, progress)
+
+def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
+    record: RunRecord | None = None
+    if resume is not None:
+        run_dir = RunDir(resume)
+        record = run_dir.read_run()
+        opts, card = record.invocation, record.model.card
+    else:
+        card = load_card(opts.model)
+    mode = run_mode(card, opts)
+    check_pricing(opts)
+    if opts.shard is not None and not 1 <= opts.shard[0] <= opts.shard[1]:
+        raise ConfigError(f"--shard I/N needs 1 <= I <= N, not {opts.shard[0]}/{opts.shard[1]}")
+    backend_options(opts.backend, card, engine_request(opts), opts.backend_args)  # a bad option fails before data
+    plans = plan_tasks(card, mode, opts)
+    data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
+    datas = {p.task.name: p.task.documents(opts.data_source, data_dir, opts.limit) for p in plans}
+    if opts.shard is not None:
+        for name, data in datas.items():
+            if len(data.docs) < opts.shard[1]:
+                raise ConfigError(f"--shard {opts.shard[0]}/{opts.shard[1]}: task {name} has only {len(data.docs)} "
+                                  f"documents, so some shards would get none; use at most {len(data.docs)} shards")
+    backend = make_backend(opts.backend, card, engine_request(opts), opts.backend_args)
+    scorers = ScorerPool()
+    try:
+        if record is None:
+            run_dir, record = _new_run(opts, card, mode, backend, plans)
+        with run_dir.writing():
+            try:
+                for plan in plans:
+                    _run_task(plan, datas[plan.task.name], card, mode, opts, backend, run_dir, record, progress,
+                              scorers.of(plan.task))
+            except KeyboardInterrupt:
+                raise Interrupted(str(run_dir.path)) from None
+            except StorageError as exc:
+                raise StorageError(f"{exc}; the samples written before are intact: free space, then "
+                                   f"`owb run --resume {run_dir.path}`") from None
+            record.backend_report = backend.report()
+            for plan in plans:
+                summarize_task(plan.task, run_dir, record, opts.seed, scorers.of(plan.task))
+            record.status = "complete"
+            record.updated_at = _now()
+            run_dir.write_run(record)
+    finally:
+        scorers.close()
+        backend.close()
+    return run_dir
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend,
+             plans: list[TaskPlan]) -> tuple[RunDir, RunRecord]:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_id = f"{stamp}-{card.id}-{opts.backend}-{stable_hash([opts.model_dump(mode='json'), time.time_ns()])[:6]}"
+    run_dir = RunDir(Path(opts.output) / run_id)
+    run_dir.create()
+    described = backend.describe()
+    card_json = card.model_dump(mode="json")
+    record = RunRecord(
+        run_id=run_id,
+        created_at=_now(),
+        updated_at=_now(),
+        status="running",
+        invocation=opts,
+        model=ModelInfo(id=card.id, card=card, card_hash=stable_hash(card_json),
+                        path=described.args.get("model_path"), revision=card.revision,
+                        resolved_revision=_loaded_commit(card, described.args.get("model_path")),
+                        dtype=described.args.get("dtype", card.dtype)),
+        backend=described,
+        environment=environment(),
+        thinking=mode,
+        seed=opts.seed,
+        samples_per_doc=plans[0].samples if len({p.samples for p in plans}) == 1 else None,
+    )
+    run_dir.write_run(record)
+    return run_dir, record
+
+def _loaded_commit(card: ModelCard, path: str | None) -> str | None:
+    """The commit of the card's Hub repo that the engine loaded (the Hub cache's snapshot for its revision)."""
+    if card.hf_repo is None or path != card.hf_repo:
+        return None
+    return cached_commit(card.hf_repo, "model", card.revision)
+
+def _checked_config(name: str, entry: TaskResult, config: TaskConfig, record: RunRecord) -> None:
+    """A resumed task must produce the same samples: same data, prompts and decoding (and spec)."""
+    if entry.config == config:
+        return
+    changed = [part for part in ("data", "prompt_hash", "generation", "spec_hash")
+               if getattr(entry.config, part) != getattr(config, part)]
+    if changed == ["spec_hash"] and record.upgraded_from == 1:
+        # Schema 2 rewrote every task YAML's format (scorer references, metric specs): the hash moved, the task did not.
+        warn(f"{name}: task spec format changed since schema 1 (data, prompts and decoding are unchanged)")
+        entry.config = config
+        return
+    raise ConfigError(f"cannot resume: task {name} changed since the run started ({', '.join(changed)})")
+
+def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts: RunOptions, backend: Backend,
+              run_dir: RunDir, record: RunRecord, progress: Progress, scorer: Scorer) -> None:
+    task = plan.task
+    run_dir.repair_samples(task.name)
+    done = {s.key for s in run_dir.load_samples(task.name)}
+    rendered = [(doc, task.prompt(doc, data, card, mode, backend)) for doc in data.docs]
+    prompts = [prompt.text for _, prompt in rendered]  # every document's: shards of one task share the hash
+    requests, docs = [], {}
+    for doc, prompt in shard_of(rendered, opts.shard):
+        for k in range(plan.samples):
+            key = sample_key(task.name, doc.doc_id, k)
+            docs[key] = (doc, k, prompt.text)
+            if key not in done:
+                requests.append(GenRequest(key, prompt.text, plan.sampling, plan.max_new_tokens,
+                                           request_seed(opts.seed, key), prompt.stop))
+    config = TaskConfig(spec_hash=task.spec_hash(), data=data.provenance(), prompt_hash=stable_hash(prompts),
+                        generation=GenerationSettings.of(plan.sampling, plan.max_new_tokens, plan.samples, opts.seed,
+                                                         plan.thinking_budget))
+    entry = record.tasks.get(task.name)
+    if entry is None:
+        entry = record.tasks[task.name] = TaskResult(config=config)
+    _checked_config(task.name, entry, config, record)
+    run_dir.write_run(record)
+    if not requests:
+        return
+    entry.scorer = scorer.describe()
+    advance = progress(task.name, len(requests))
+    before = entry.energy
+    generations = (generate_within_budget(backend, requests, plan.thinking_budget, card) if plan.thinking_budget
+                   else backend.generate(requests))
+    with EnergyMeter() as meter:
+        for batch, seconds in _timed_batches(generations, opts.batch_size or 16, backend.generates_in_background,
+                                             meter):
+            run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
+            entry.gen_wall_s += seconds
+            entry.energy = merge_energy(before, meter.reading())  # with each batch: a kill loses one batch's worth
+            record.updated_at = _now()
+            run_dir.write_run(record)
+            advance(len(batch))
+    entry.energy = merge_energy(before, meter.reading())
+
+def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | None) -> list[tuple[Document, Prompt]]:
+    """Shard I of N: documents sorted by prompt length (then id) and dealt round-robin, so every shard gets the same
+    number of documents (within one) and of prompt characters (about); the same on every machine."""
+    if shard is None:
+        return rendered
+    index, count = shard
+    ordered = sorted(rendered, key=lambda pair: (len(pair[1].text), pair[0].doc_id))
+    return [pair for position, pair in enumerate(ordered) if position % count == index - 1]
+
+def _timed_batches(gens: Iterator[Generation], flush_every: int, background: bool,
+                   meter: EnergyMeter) -> Iterator[tuple[list[Generation], float]]:
+    """Group generations for scoring, with the seconds of generation behind each group: for an engine that goes on
+    generating while owb scores (`generates_in_background`), the wall time since the previous group; otherwise the
+    time spent waiting on the engine, with the energy meter paused while the group is scored."""
+    batch: list[Generation] = []
+    seconds = 0.0
+    mark = time.perf_counter()
+    while True:
+        start = time.perf_counter()
+        gen = next(gens, None)
+        now = time.perf_counter()
+        seconds += now - start
+        if gen is not None:
+            batch.append(gen)
+        if batch and (gen is None or len(batch) >= flush_every):
+            if background:
+                seconds, mark = now - mark, now
+            else:
+                meter.pause()
+            yield batch, seconds
+            if not background:
+                meter.resume()
+            batch, seconds = [], 0.0
+        if gen is None:
+            return

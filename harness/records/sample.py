@@ -1,0 +1,100 @@
+"""The typed records owb writes and reads: run.json, sample lines, bench.json (one schema version for all).
+
+Every writer and reader goes through these models; `read_run_record` and `read_bench_record` also accept the
+previous schema (1) and upgrade it in memory. The layout follows Inspect AI's EvalLog tree: a run holds its
+invocation, model, backend, environment and one result per task; each task result holds its config, metric
+summaries and perf summary; samples live one per line beside it.
+
+A thinking budget: when a reasoning model has thought N tokens, close its thinking with the Qwen3 report's phrase
+and the family's end tag, and let it answer.
+
+Generation runs in two phases on every backend (no engine here stops and resumes inside one request): the first
+generates at most N tokens; an output that closed its think block and finished is done; one that closed it and is
+still answering continues; one still thinking at N tokens gets the closing phrase appended, and the second phase
+generates the answer from prompt + thinking + phrase, within the request's remaining token budget."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import ConfigDict
+
+from harness.records.base import Record, TimingScope
+
+
+def sample_key(task: str, doc_id: str, sample_idx: int) -> str:
+    """The key of one sample, shared by requests, samples files and replay lines: task/doc_id/sample_idx."""
+    return f"{task}/{doc_id}/{sample_idx}"
+
+
+class Timings(Record):
+    """How long one request took, in seconds; None where the engine cannot measure it.
+
+    `scope` says whether TTFT is the request's own ("request") or its batch's prefill ("batch").
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    e2e_s: float | None = None
+    queue_s: float | None = None
+    itl_s: tuple[float, ...] = ()
+    scope: TimingScope = "none"
+
+    @classmethod
+    def measured(cls, scope: TimingScope, output_tokens: int, ttft_s: float | None, e2e_s: float | None,
+                 queue_s: float | None = None, itl_s: tuple[float, ...] = ()) -> Timings:
+        """Timings from TTFT and end-to-end time; the one TPOT rule of owb (and of vLLM and SGLang):
+        (e2e - ttft) / (output_tokens - 1), the first token excluded, None for a single token."""
+        tpot = ((e2e_s - ttft_s) / (output_tokens - 1)
+                if output_tokens > 1 and ttft_s is not None and e2e_s is not None else None)
+        return cls(ttft_s=ttft_s, tpot_s=tpot, e2e_s=e2e_s, queue_s=queue_s, itl_s=itl_s, scope=scope)
+
+class SampleRecord(Record):
+    """One line of samples/<task>.jsonl: a (document, sample) with its prompt, output, split, grade and timing."""
+
+    key: str
+    doc_id: str
+    sample_idx: int
+    prompt: str
+    raw_output: str
+    reasoning: str
+    answer: str
+    extracted: Any
+    target: Any
+    scores: dict[str, float]
+    finish_reason: Literal["stop", "length"]
+    truncated: bool
+    prompt_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    answer_tokens: int
+    ttft_s: float | None
+    tpot_s: float | None
+    e2e_s: float | None
+    queue_s: float | None
+    timing_scope: TimingScope
+    # Code tasks only (written only when set): how the program ended, the tail of its stderr, its run time.
+    status: str | None = None
+    stderr: str | None = None
+    exec_s: float | None = None
+
+    def to_line(self) -> str:
+        """The JSON line (code-only fields left out where unset)."""
+        unset = {name for name in ("status", "stderr", "exec_s") if getattr(self, name) is None}
+        return json.dumps(self.model_dump(mode="json", exclude=unset), ensure_ascii=False)
+
+
+SUFFIX = "@think"
+
+
+def budget_name(task: str, budget: int) -> str:
+    """The name a task runs under with a budget: aime24@think512 (each budget is its own task in run.json)."""
+    return f"{task}{SUFFIX}{budget}"
+
+def split_name(name: str) -> tuple[str, int | None]:
+    """A task name and its budget: ("aime24", 512) for aime24@think512, (name, None) without one."""
+    base, sep, budget = name.rpartition(SUFFIX)
+    return (base, int(budget)) if sep and budget.isdigit() else (name, None)

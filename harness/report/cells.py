@@ -1,0 +1,59 @@
+"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.report.format import _fmt, fmt_metric
+from harness.report.rows import RunRow
+
+
+def _columns(rows: list[RunRow]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(key for row in rows for key in row.metrics))
+
+COST_COLUMNS = (("tok/correct", "output_tokens_per_correct", ".0f"), ("J/correct", "joules_per_correct", ".1f"),
+                ("$/1k correct", "usd_per_1k_correct", ".3f"))
+
+def _cost_columns(rows: list[RunRow]) -> list[tuple[str, str, str, str]]:
+    """(task, label, field, format) for each cost figure some run measured."""
+    tasks = list(dict.fromkeys(t for r in rows for t in r.costs))
+    return [(t, label, field, fmt) for t in tasks for label, field, fmt in COST_COLUMNS
+            if any(getattr(r.costs.get(t), field, None) is not None for r in rows)]
+
+OUTSIDE_CI = "*"
+LEGEND = f"{OUTSIDE_CI} the published value lies outside this run's 95% CI"
+
+@dataclass(frozen=True)
+class Cells:
+    """The comparison as text: header, one row per run, footnotes for the published claims and, per claim cell,
+    the claims' details (tooltips)."""
+
+    header: list[str]
+    body: list[list[str]]
+    footnotes: list[str]
+    details: dict[tuple[int, int], str]
+
+def _cells(rows: list[RunRow]) -> Cells:
+    """A value-with-CI column per task metric, then its published claims (numbered footnotes), then speed."""
+    columns = _columns(rows)
+    claimed = [c for c in columns if any(c in r.published for r in rows)]
+    costs = _cost_columns(rows)
+    header = ["run", "model", "backend", "thinking", *[f"{t} {m}" for t, m in columns],
+              *[f"{t} {m} (published)" for t, m in claimed], *[f"{t} {label}" for t, label, _, _ in costs],
+              "out tok/s", "ttft p50 s"]
+    notes: dict[str, int] = {}
+    body, details = [], {}
+    for i, r in enumerate(rows):
+        claim_cells = []
+        for j, c in enumerate(claimed):
+            shown = r.published.get(c, [])
+            refs = [notes.setdefault(s.detail(), len(notes) + 1) for s in shown]
+            claim_cells.append("; ".join(f"{s.claim.value:.1f}{OUTSIDE_CI if s.outside_ci else ''} [{n}]"
+                                         for s, n in zip(shown, refs, strict=True)) or "-")
+            if shown:
+                details[(i, 4 + len(columns) + j)] = " | ".join(s.detail() for s in shown)
+        cost_cells = [_fmt(getattr(r.costs.get(t), field, None), fmt) for t, _, field, fmt in costs]
+        body.append([r.run_id, r.model, r.backend, r.thinking, *[fmt_metric(r.metrics.get(c)) for c in columns],
+                     *claim_cells, *cost_cells, _fmt(r.output_tokens_per_s, ".1f"), _fmt(r.ttft_p50_s, ".3f")])
+    footnotes = [f"[{n}] {text}" for text, n in notes.items()] + ([LEGEND] if notes else [])
+    return Cells(header, body, footnotes, details)
