@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.config.taskspec import MetricSpec, load_task_spec
-from harness.tasks.base import load_task_file
 from harness.core.errors import ConfigError, DataError, UserError
 from harness.engines.base import Generation
 from harness.engines.registry import BACKENDS, register_backend
@@ -26,6 +25,7 @@ from harness.records.upgrade import read_bench_record, read_run_record
 from harness.scoring.maths import MathScorer
 from harness.scoring.metrics import document_values, majority
 from harness.scoring.registry import make_scorer
+from harness.tasks.base import load_task_file
 from tests.contract import check_bench, check_run
 from tests.helpers import REPO, FakeBackend, owb, run_cli, samples, write_replay
 

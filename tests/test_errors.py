@@ -31,7 +31,7 @@ def _fails_cleanly(result: Ended | object, needle: str) -> None:
         (["--model", "tiny-qwen2", "--tasks", "gsm9k"], "unknown task 'gsm9k'"),
         (["--model", "tiny-qwen2", "--data-dir", "/nonexistent/data"], "data directory not found"),
         (["--model", "tiny-qwen2", "--backend", "tgi"], "unknown backend 'tgi'"),
-        (["--model", "tiny-qwen2", "--thinking", "maybe"], "--thinking must be on or off"),
+        (["--model", "tiny-qwen2", "--thinking", "maybe"], "Invalid value for '--thinking'"),
         (["--model", "tiny-qwen2", "--thinking", "on", "--data", "fixture"], "has no thinking mode"),
         (["--model", "tiny-llama", "--thinking", "off", "--data", "fixture"], "always thinks"),
         (["--model", "tiny-qwen2", "--backend", "replay", "--data", "fixture"], "needs --replay"),

@@ -11,22 +11,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from harness.cli.measure import fit
 from harness.config.cards import load_card
 from harness.core.errors import ConfigError
-from harness.measure.fit import (
-    FitReport,
-    estimate_fit,
-    fit_command,
-    model_config,
-    parse_bytes,
-    sampler_activation_bytes,
-)
+from harness.measure.fit import FitReport, estimate_fit, model_config, parse_bytes, sampler_activation_bytes
 from tests.helpers import attention_params
 
 BF16 = 2
 GIB = 1 << 30
 app = typer.Typer()
-app.command()(fit_command)
+app.command()(fit)
 
 
 def owb_fit(*args: str) -> FitReport:

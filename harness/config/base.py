@@ -1,4 +1,5 @@
-"""Pydantic models of model cards and task specs, and their loading from YAML (unknown fields rejected)."""
+"""The base of every config model (unknown fields rejected, values frozen), the shared literals, and YAML loading with
+one-line errors."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from harness.core.errors import ConfigError, first_error
 Mode = Literal["on", "off"]
 DataSource = Literal["auto", "hf", "local", "fixture", "package"]
 M = TypeVar("M", bound=BaseModel)
+
 
 class Strict(BaseModel):
     """Base of every config model: unknown fields are an error, values are immutable."""
@@ -39,6 +41,7 @@ def _validate(model: type[M], data: dict[str, Any], path: Path) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid {model.__name__} in {path}: {first_error(exc)}") from None
+
 
 def _available(directory: Path) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))

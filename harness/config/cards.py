@@ -1,4 +1,5 @@
-"""Pydantic models of model cards and task specs, and their loading from YAML (unknown fields rejected)."""
+"""Model cards (model_cards/*.yaml): where a model comes from, how to prompt, decode and split it, and the scores its
+authors published."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Sampling(Strict):
         """True when decoding is greedy (no sampling)."""
         return self.temperature == 0.0
 
+
 class ReasoningTags(Strict):
     """How a family marks its reasoning and answer in generated text."""
 
@@ -34,6 +36,7 @@ class ReasoningTags(Strict):
     think_end: str | None = None
     answer_start: str | None = None
     answer_end: str | None = None
+
 
 class ThinkingSwitch(Strict):
     """How thinking is turned on or off: a chat-template kwarg, a prompt flag, or not at all."""
@@ -43,6 +46,7 @@ class ThinkingSwitch(Strict):
     on_flag: str = "/think"
     off_flag: str = "/no_think"
     default: Mode = "off"
+
 
 class ClaimProtocol(Strict):
     """How a published score was measured, as far as its source says (None: not stated)."""
@@ -67,6 +71,7 @@ class ClaimProtocol(Strict):
                  f"protocol {self.name}" if self.name else ""]
         return ", ".join(p for p in parts if p) or "settings not stated"
 
+
 class PublishedScore(Strict):
     """A score the model's authors published: the benchmark exactly as they name it, the owb task and metric that
     measure the same thing (none where no owb task does), the thinking mode, the protocol, and the source."""
@@ -85,6 +90,7 @@ class PublishedScore(Strict):
         if (self.task is None) != (self.metric is None):
             raise ValueError(f"claim {self.benchmark}: `task` and `metric` go together")
         return self
+
 
 class ModelCard(Strict):
     """Everything owb needs to load, prompt, decode and split one model's output."""

@@ -1,5 +1,4 @@
-"""Commits, not branch names: the commit the Hub cache resolved a revision to (recorded in run.json for the model
-and the data), and `owb pin`, which rewrites cards' and tasks' branch names as commits."""
+"""`owb pin`: rewrites the Hub branch names of cards and tasks as the commits they name now."""
 
 from __future__ import annotations
 
@@ -22,9 +21,11 @@ class Pin:
     revision: str
     commit: str
 
+
 def _pin_line(text: str, pattern: str, commit: str, revision: str) -> str:
     note = f"  # {revision}, pinned {date.today().isoformat()}"
     return re.sub(pattern, lambda m: f"{m.group(1)}{commit}{m.group(3)}{note}", text, count=1)
+
 
 def pin_file(path: Path, dry_run: bool = False) -> list[Pin]:
     """Pin the Hub revisions a card (hf_repo + revision) or task (source.hf) YAML names by a branch or tag."""

@@ -1,4 +1,5 @@
-"""Pydantic models of model cards and task specs, and their loading from YAML (unknown fields rejected)."""
+"""Task specs (tasks/*.yaml): data sources, prompt templates, the scorer a task names and the metrics it reports.
+Parsed and validated here; the check against the scorer is the tasks layer's (harness.tasks.base)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ class SourceHF(Strict):
     revision: str
     fewshot_split: str | None = None  # where the few-shot rows live when they are not in `split`
 
+
 class SourceLocal(Strict):
     """A file inside a local data directory (the ../shared/data layout)."""
 
     file: str
     # Alternative files tried in order when `file` is absent (e.g. HumanEval shipped in a package).
     fallbacks: list[str] = []
+
 
 class TaskSource(Strict):
     """Where a task's documents come from (no `hf` where no Hub copy matches the local file)."""
@@ -38,11 +41,13 @@ class TaskSource(Strict):
     # A copy shipped inside a Python package: "<module>:<path inside the package>".
     package: str | None = None
 
+
 class FewShot(Strict):
     """A worked example shown before the question in base-model prompts."""
 
     input: dict[str, Any]
     output: str
+
 
 class TaskPrompt(Strict):
     """Templates ({field} placeholders) for chat and base models."""
@@ -56,11 +61,13 @@ class TaskPrompt(Strict):
     fewshot_separator: str = "\n\n"
     base_stop: list[str] = []
 
+
 class ScorerRef(Strict):
     """The scorer a task names, with its arguments (validated by the scorer's own Args model)."""
 
     name: str
     args: dict[str, Any] = {}
+
 
 class MetricSpec(Strict):
     """A reported metric: which per-sample score it reduces over a document's K samples, and how.
@@ -108,10 +115,12 @@ class MetricSpec(Strict):
             return self.sample_score
         return None
 
+
 class TaskProtocol(Strict):
     """How a named evaluation protocol runs this task (e.g. the R1 paper's: k samples per problem)."""
 
     samples: int = Field(gt=0)
+
 
 class TaskSpec(Strict):
     """A task: its data, which documents it keeps, how it is prompted, which scorer grades it and which metrics

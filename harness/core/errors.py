@@ -1,29 +1,31 @@
 """The errors a user can cause: each ends a command with one clear line and exit code 2.
 
-Library callers can tell them apart by class; the CLI treats every `UserError` alike.
-
-Pydantic models of model cards and task specs, and their loading from YAML (unknown fields rejected)."""
+Library callers can tell them apart by class; the CLI treats every `UserError` alike."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
 
-
 class UserError(Exception):
     """Bad input or environment (unknown model, malformed YAML, missing data, no GPU, server down)."""
+
 
 class ConfigError(UserError):
     """A card, task spec, option or run directory that is malformed or does not fit together."""
 
+
 class DataError(UserError):
     """Task data that is missing, unreadable or unreachable."""
+
 
 class EngineError(UserError):
     """An inference engine that is missing, cannot load the model or failed while generating."""
 
+
 class ServerError(UserError):
     """An OpenAI-compatible server that is down or answered with an error."""
+
 
 class Interrupted(Exception):
     """The user stopped a run (Ctrl-C); finished samples are on disk and `owb run --resume` finishes it."""
@@ -31,6 +33,7 @@ class Interrupted(Exception):
     def __init__(self, run_dir: str) -> None:
         super().__init__(f"interrupted: finished samples are saved; finish with `owb run --resume {run_dir}`")
         self.run_dir = run_dir
+
 
 class StorageError(UserError):
     """The disk refused a write (full, over quota): what was written before is intact."""

@@ -1,4 +1,4 @@
-"""Pydantic models of model cards and task specs, and their loading from YAML (unknown fields rejected)."""
+"""Short stable hashes of JSON-able objects: configs, prompts and documents are told apart by them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Load a task's documents from the HF Hub (pinned revision), a local data directory, or the project's fixtures.
-
-Commits, not branch names: the commit the Hub cache resolved a revision to (recorded in run.json for the model
-and the data), and `owb pin`, which rewrites cards' and tasks' branch names as commits."""
+"""The Hugging Face Hub as owb sees it: the local cache, the commit a revision resolves to, and whether the Hub can
+be reached at all (so an offline machine fails in seconds)."""
 
 from __future__ import annotations
 
@@ -30,12 +28,14 @@ def hub_reachable() -> bool:
 RepoType = Literal["model", "dataset"]
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
+
 def hub_cache() -> Path:
     """The Hugging Face Hub cache directory ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)."""
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"])
     home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
     return home / "hub"
+
 
 def cached_commit(repo_id: str, repo_type: RepoType, revision: str | None) -> str | None:
     """The commit the local Hub cache holds for `revision` (a commit is its own answer; None: not in the cache)."""
@@ -47,6 +47,7 @@ def cached_commit(repo_id: str, repo_type: RepoType, revision: str | None) -> st
         return None
     commit = ref.read_text().strip()
     return commit if (folder / "snapshots" / commit).is_dir() else None
+
 
 def resolve_commit(repo_id: str, repo_type: RepoType, revision: str) -> str:
     """The commit a branch or tag names now: asked of the Hub, or read from the cache when HF_HUB_OFFLINE=1."""

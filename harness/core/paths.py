@@ -1,4 +1,4 @@
-"""Pydantic models of model cards and task specs, and their loading from YAML (unknown fields rejected)."""
+"""Where owb finds its own files (cards, tasks) and keeps what it makes ($OWB_HOME)."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ class GenRequest:
     min_new_tokens: int = 0  # EOS and stop tokens are masked until this many tokens (fixed-length runs)
     prompt_ids: tuple[int, ...] | None = None  # exact token ids (benchmarks); `prompt` is ignored when set
 
+
 @dataclass(frozen=True)
 class Generation:
     """What a backend returns for one request."""
@@ -45,6 +46,7 @@ class Generation:
     timings: Timings = Timings()
     token_ids: tuple[int, ...] = ()
     reasoning_tokens: int | None = None  # generated thinking tokens, where the generator knows them exactly
+
 
 class EngineRequest(BaseModel):
     """What owb asks of any engine, in owb's words; each backend maps it to its own options or refuses it."""
@@ -65,6 +67,7 @@ class EngineRequest(BaseModel):
     def parallel(self) -> bool:
         """Whether more than one device was asked for."""
         return any((x or 1) > 1 for x in (self.tp, self.pp, self.dp)) or self.distributed_backend is not None
+
 
 class BackendOptions(BaseModel):
     """Base of a backend's options: unknown fields are an error, values are immutable."""
@@ -98,6 +101,7 @@ class BackendOptions(BaseModel):
                 loc = ".".join(str(p) for p in err["loc"])
                 raise ConfigError(f"unknown option '{loc}' (it takes: {', '.join(cls.model_fields)})") from None
             raise ConfigError(f"option {first_error(exc)}") from None
+
 
 class Backend(Protocol):
     """An engine that turns requests into generations, yielding each as soon as it finishes."""
@@ -135,12 +139,14 @@ class Backend(Protocol):
         """Free the engine."""
         ...
 
+
 class NoReport:
     """`report` for backends that observe nothing beyond each generation's own timings."""
 
     def report(self) -> dict[str, Any]:
         """Nothing to report."""
         return {}
+
 
 class TokenizerMethods(NoReport):
     """render_chat, count_tokens and vocab over a Hugging Face tokenizer, shared by the backends that have one."""

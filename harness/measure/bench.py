@@ -1,5 +1,5 @@
-"""`owb bench`: fixed-length load (exact input lengths, EOS ignored), warm-up excluded, a concurrency sweep,
-and the memory-bandwidth limit of batch-1 decode."""
+"""`owb bench`: fixed-length load (exact input lengths, EOS ignored), warm-up excluded, a concurrency sweep, and the
+roofline of batch-1 decode."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def _prompts(rng: np.random.Generator, count: int, length: int, vocab: int,
     allowed = np.array([i for i in range(vocab) if i not in special])
     return [tuple(int(t) for t in rng.choice(allowed, size=length)) for _ in range(count)]
 
+
 def _level(gens: list[Generation], wall_s: float, concurrency: int, energy: EnergyReading | None) -> BenchLevel:
     prompt_tokens = sum(g.prompt_tokens for g in gens)
     output_tokens = sum(g.output_tokens for g in gens)
@@ -67,6 +68,7 @@ def _level(gens: list[Generation], wall_s: float, concurrency: int, energy: Ener
         itl_s=percentiles([gap for g in gens for gap in g.timings.itl_s]),  # pooled token/chunk gaps where measured
         timing_scope=gens[0].timings.scope if gens else None,
     )
+
 
 def _open(card: ModelCard, opts: BenchOptions) -> Backend:
     if not backend_class(opts.backend).measures_speed:
@@ -122,6 +124,7 @@ def bench(opts: BenchOptions) -> Path:
     path = Path(opts.output) / bench_id / "bench.json"
     write_bench(path, record)
     return path
+
 
 def _requests(prompts: list[tuple[int, ...]], opts: BenchOptions, tag: str) -> list[GenRequest]:
     return [GenRequest(f"{tag}-{i}", "", Sampling(), opts.output_len, opts.seed + i, (), opts.output_len, ids)

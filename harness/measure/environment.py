@@ -1,4 +1,5 @@
-"""Latency and throughput aggregation, and the environment (versions, hardware) every result records."""
+"""The environment every result records: versions of Python, owb and the engines, the hardware, and owb's git
+commit."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def _version(package: str) -> str | None:
     except importlib.metadata.PackageNotFoundError:
         return None
 
+
 def gpu_info() -> GPUInfo | None:
     """GPU name, count, memory and driver from torch and nvidia-smi; None without a CUDA device."""
     try:
@@ -39,6 +41,7 @@ def gpu_info() -> GPUInfo | None:
         driver=_run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]),
     )
 
+
 def cpu_name() -> str:
     """The CPU model name (from /proc/cpuinfo on Linux)."""
     cpuinfo = Path("/proc/cpuinfo")
@@ -48,12 +51,14 @@ def cpu_name() -> str:
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
+
 def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     try:
         out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else None
+
 
 def environment() -> Environment:
     """Versions of Python and the engines, the hardware, and the harness's git commit."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Optional
+from typing import Any
 
-import typer
 from pydantic import BaseModel
 
-from harness.config.cards import ModelCard, load_card
+from harness.config.cards import ModelCard
 from harness.core.errors import ConfigError
 from harness.measure.sizes import EXPERTS_PER_TOKEN_KEYS
 
@@ -196,22 +195,3 @@ def describe(r: FitReport) -> str:
         lines.append(f"note: the card's context_length is {r.model_context_length} tokens")
     return "\n".join(lines)
 
-
-def fit_command(
-    model: Annotated[str, typer.Option(help="model card id or YAML path (the card needs `shape`)")],
-    gpu_mem: Annotated[str, typer.Option(help="GPU memory: 24GB (10^9 bytes), 80GiB (2^30), ...")],
-    context: Annotated[Optional[int], typer.Option(help="tokens per sequence (default: the card's)")] = None,
-    batch: Annotated[int, typer.Option(help="sequences in flight at the full context")] = 1,
-    dtype: Annotated[Optional[str], typer.Option(help="weights: float32 | bfloat16 | float16")] = None,
-    kv_dtype: Annotated[str, typer.Option(help="auto (the weights') | bfloat16 | float16 | fp8")] = "auto",
-    gpu_memory_utilization: Annotated[float, typer.Option(help="vLLM's share of the GPU")] = 0.9,
-    max_num_batched_tokens: Annotated[Optional[int], typer.Option(
-        help="vLLM's profile-run tokens (default: 8192, 16384 from 70 GiB)")] = None,
-    max_num_seqs: Annotated[int, typer.Option(help="vLLM's max_num_seqs (owb's --batch-size)")] = 256,
-    json_out: Annotated[bool, typer.Option("--json", help="print the figures in bytes as JSON")] = False,
-) -> None:
-    """Whether a model fits a GPU under vLLM: weights, KV cache, activation and vLLM's reserves, from the card."""
-    report = estimate_fit(load_card(model), parse_bytes(gpu_mem), context=context, batch=batch, dtype=dtype,
-                          kv_dtype=kv_dtype, gpu_memory_utilization=gpu_memory_utilization,
-                          max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
-    typer.echo(report.model_dump_json(indent=2) if json_out else describe(report))

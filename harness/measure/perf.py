@@ -1,4 +1,5 @@
-"""Latency and throughput aggregation, and the environment (versions, hardware) every result records."""
+"""Speed of a task or run from its samples: token totals, output tokens/s over generation time, and latency
+percentiles."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def aggregate_perf(samples: Sequence[SampleRecord], wall_s: float) -> PerfSummar
         e2e_s=percentiles([s.e2e_s for s in samples]),
         timing_scope=scopes[0] if len(scopes) == 1 else scopes,
     )
+
 
 def run_output_tokens_per_s(record: RunRecord) -> float | None:
     """Output tokens per second of a whole run: all tasks' output tokens over all their generation time."""

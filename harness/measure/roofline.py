@@ -1,5 +1,5 @@
-"""`owb bench`: fixed-length load (exact input lengths, EOS ignored), warm-up excluded, a concurrency sweep,
-and the memory-bandwidth limit of batch-1 decode."""
+"""The batch-1 decode limit: measured memory bandwidth over the bytes one decode step reads (the weights it uses and
+the KV cache so far), beside the measured batch-1 decode."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def decode_bytes(model_dir: Path, dtype_bytes: int, context: int) -> tuple[int, 
     config = AutoConfig.from_pretrained(model_dir)
     dtype = "bfloat16" if dtype_bytes == 2 else "float32"
     return weight_bytes(config, dtype).decode, kv_bytes_per_token(config, dtype_bytes) * context
+
 
 def memory_bandwidth(device: str) -> float:
     """Measured copy bandwidth in bytes/s (read + write), median of 5 copies of 1 GiB (GPU) or 256 MiB (CPU)."""

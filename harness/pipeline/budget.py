@@ -1,10 +1,7 @@
-"""A thinking budget: when a reasoning model has thought N tokens, close its thinking with the Qwen3 report's phrase
-and the family's end tag, and let it answer.
-
-Generation runs in two phases on every backend (no engine here stops and resumes inside one request): the first
-generates at most N tokens; an output that closed its think block and finished is done; one that closed it and is
-still answering continues; one still thinking at N tokens gets the closing phrase appended, and the second phase
-generates the answer from prompt + thinking + phrase, within the request's remaining token budget."""
+"""Generation under a thinking budget, in two phases on every backend (no engine here stops and resumes inside one
+request): the first generates at most N tokens; an output that closed its think block and finished is done; one
+that closed it and is still answering continues; one still thinking at N tokens gets the closing phrase appended,
+and the second phase generates the answer from prompt + thinking + phrase within the remaining token budget."""
 
 from __future__ import annotations
 
@@ -25,6 +22,7 @@ def _continuation(gen: Generation, card: ModelCard, budget: int) -> str | None:
     end = card.reasoning.think_end
     return "" if end is not None and end in gen.text else closing(card)
 
+
 def _joined(first: Generation, bridge: str, second: Generation) -> Generation:
     t1, t2 = first.timings, second.timings
     e2e = (t1.e2e_s or 0.0) + (t2.e2e_s or 0.0) if t1.e2e_s is not None and t2.e2e_s is not None else None
@@ -34,6 +32,7 @@ def _joined(first: Generation, bridge: str, second: Generation) -> Generation:
                       timings=Timings.measured(t1.scope, n, t1.ttft_s, e2e, queue_s=t1.queue_s),
                       token_ids=first.token_ids + second.token_ids,
                       reasoning_tokens=first.output_tokens if bridge else None)
+
 
 def generate_within_budget(backend: Backend, requests: Sequence[GenRequest], budget: int,
                            card: ModelCard) -> Iterator[Generation]:

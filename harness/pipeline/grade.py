@@ -1,4 +1,5 @@
-"""The pipeline of `owb run`: documents -> prompts -> generate -> split -> score -> record, resumable."""
+"""Grading raw outputs: the reasoning split, the scorer's grades, and the sample records they become (shared by
+`owb run` and `owb rescore`)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class _Graded:
 DocIndex = dict[str, tuple[Document, int, str]]
 """sample key -> (document, sample index, rendered prompt)"""
 
+
 def _grade(texts: Sequence[tuple[str, str, str]], docs: DocIndex, card: ModelCard, scorer: Scorer) -> list[_Graded]:
     """Split and score (key, prompt, raw output) triples."""
     splits = [split_output(text, card, prompt) for _, prompt, text in texts]
@@ -39,6 +41,7 @@ def _grade(texts: Sequence[tuple[str, str, str]], docs: DocIndex, card: ModelCar
                 scored.extra)
         for (key, _, _), sp, scored in zip(texts, splits, scorer.score_batch(items), strict=True)
     ]
+
 
 def _to_records(batch: list[Generation], docs: DocIndex, card: ModelCard, scorer: Scorer,
                 backend: Backend) -> list[SampleRecord]:

@@ -30,11 +30,13 @@ SUITES: dict[str, tuple[str, tuple[str, ...]]] = {
     "reasoning": ("r1", ("aime24", "aime25", "math500", "amc23", "humaneval_plus", "mbpp_plus")),
 }
 
+
 def suite(name: str) -> tuple[str, tuple[str, ...]]:
     """A suite's protocol and tasks."""
     if name not in SUITES:
         raise ConfigError(f"unknown suite '{name}'; known: {', '.join(SUITES)}")
     return SUITES[name]
+
 
 @dataclass(frozen=True)
 class TaskPlan:
@@ -45,6 +47,7 @@ class TaskPlan:
     sampling: Sampling
     max_new_tokens: int
     thinking_budget: int | None = None
+
 
 def run_mode(card: ModelCard, opts: RunOptions) -> Mode:
     """The thinking mode of a run: the protocol's (thinking where the model can), else the request or the card's."""
@@ -59,6 +62,7 @@ def run_mode(card: ModelCard, opts: RunOptions) -> Mode:
         raise ConfigError(f"protocol {opts.protocol} runs {card.id} with thinking {wanted}; drop --thinking")
     return card.resolve_mode(wanted)
 
+
 def plan_tasks(card: ModelCard, mode: Mode, opts: RunOptions) -> list[TaskPlan]:
     """One plan per task, and per thinking budget where budgets are asked for (task@thinkN for each N)."""
     plans = []
@@ -67,6 +71,7 @@ def plan_tasks(card: ModelCard, mode: Mode, opts: RunOptions) -> list[TaskPlan]:
         for budget in opts.thinking_budget or (None,):
             plans.append(plan_task(task, card, mode, opts, budget))
     return plans
+
 
 def plan_task(task: Task, card: ModelCard, mode: Mode, opts: RunOptions, budget: int | None = None) -> TaskPlan:
     """Samples, decoding and budget for one task: the protocol's where one is named, the options' otherwise."""

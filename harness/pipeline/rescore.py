@@ -1,4 +1,5 @@
-"""The pipeline of `owb run`: documents -> prompts -> generate -> split -> score -> record, resumable."""
+"""`owb rescore`: every stored raw output split and scored again with the current code, then the metrics; nothing is
+generated."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def rescore(path: Path) -> RunDir:
     with run_dir.writing(), unsafe_exec(run_dir.read_run().invocation.unsafe_exec):
         return _rescore(run_dir)
 
+
 def _rescore(run_dir: RunDir) -> RunDir:
     record = run_dir.read_run()
     opts, card = record.invocation, record.model.card
@@ -41,6 +43,7 @@ def _rescore(run_dir: RunDir) -> RunDir:
     record.rescored_at = _now()
     run_dir.write_run(record)
     return run_dir
+
 
 def _rescore_tasks(run_dir: RunDir, record: RunRecord, tasks: list[Task], data_dir: Path | None, card: ModelCard,
                    scorers: ScorerPool) -> None:

@@ -1,4 +1,5 @@
-"""The pipeline of `owb run`: documents -> prompts -> generate -> split -> score -> record, resumable."""
+"""The pipeline of `owb run`: documents -> prompts -> generate -> split -> score -> record, resumable; every finished
+sample is on disk before the next batch is scored."""
 
 from __future__ import annotations
 
@@ -34,17 +35,21 @@ from harness.tasks.prompts import Prompt
 Progress = Callable[[str, int], Callable[[int], None]]
 """progress(task, total) -> advance(n): how the CLI shows generation progress."""
 
+
 def _no_progress(task: str, total: int) -> Callable[[int], None]:
     return lambda n: None
+
 
 def request_seed(seed: int, key: str) -> int:
     """A distinct, reproducible 31-bit seed per sample key."""
     return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
+
 def engine_request(opts: RunOptions) -> EngineRequest:
     """What the run asks of its engine: batch size, dtype, parallelism."""
     return EngineRequest(batch_size=opts.batch_size, dtype=opts.dtype, tp=opts.tp, pp=opts.pp, dp=opts.dp,
                          distributed_backend=opts.distributed_backend)
+
 
 def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_progress) -> RunDir:
     """Run (or finish) an evaluation and return its directory; finished samples are on disk at every moment."""
@@ -52,6 +57,7 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
         opts = RunDir(resume).read_run().invocation
     with unsafe_exec(opts.unsafe_exec):
         return _run(opts, resume, progress)
+
 
 def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
     record: RunRecord | None = None
@@ -104,6 +110,7 @@ def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
+
 def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend,
              plans: list[TaskPlan]) -> tuple[RunDir, RunRecord]:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -131,11 +138,13 @@ def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend,
     run_dir.write_run(record)
     return run_dir, record
 
+
 def _loaded_commit(card: ModelCard, path: str | None) -> str | None:
     """The commit of the card's Hub repo that the engine loaded (the Hub cache's snapshot for its revision)."""
     if card.hf_repo is None or path != card.hf_repo:
         return None
     return cached_commit(card.hf_repo, "model", card.revision)
+
 
 def _checked_config(name: str, entry: TaskResult, config: TaskConfig, record: RunRecord) -> None:
     """A resumed task must produce the same samples: same data, prompts and decoding (and spec)."""
@@ -149,6 +158,7 @@ def _checked_config(name: str, entry: TaskResult, config: TaskConfig, record: Ru
         entry.config = config
         return
     raise ConfigError(f"cannot resume: task {name} changed since the run started ({', '.join(changed)})")
+
 
 def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts: RunOptions, backend: Backend,
               run_dir: RunDir, record: RunRecord, progress: Progress, scorer: Scorer) -> None:
@@ -191,6 +201,7 @@ def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts:
             advance(len(batch))
     entry.energy = merge_energy(before, meter.reading())
 
+
 def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | None) -> list[tuple[Document, Prompt]]:
     """Shard I of N: documents sorted by prompt length (then id) and dealt round-robin, so every shard gets the same
     number of documents (within one) and of prompt characters (about); the same on every machine."""
@@ -199,6 +210,7 @@ def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | N
     index, count = shard
     ordered = sorted(rendered, key=lambda pair: (len(pair[1].text), pair[0].doc_id))
     return [pair for position, pair in enumerate(ordered) if position % count == index - 1]
+
 
 def _timed_batches(gens: Iterator[Generation], flush_every: int, background: bool,
                    meter: EnergyMeter) -> Iterator[tuple[list[Generation], float]]:

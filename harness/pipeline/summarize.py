@@ -1,4 +1,5 @@
-"""The pipeline of `owb run`: documents -> prompts -> generate -> split -> score -> record, resumable."""
+"""A task's summary from every sample on disk: metrics with CIs over documents, truncation, speed and cost; and the
+scorers a command shares across its tasks."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The typed records owb writes and reads: run.json, sample lines, bench.json (one schema version for all).
-
-Every writer and reader goes through these models; `read_run_record` and `read_bench_record` also accept the
-previous schema (1) and upgrade it in memory. The layout follows Inspect AI's EvalLog tree: a run holds its
-invocation, model, backend, environment and one result per task; each task result holds its config, metric
-summaries and perf summary; samples live one per line beside it."""
+"""The base of every record owb writes and reads (unknown fields rejected), its schema version, and the measurement
+types several records share: percentiles, GPU energy, the engine, the environment."""
 
 from __future__ import annotations
 
@@ -13,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 SCHEMA_VERSION = 2
 TimingScope = Literal["request", "batch", "none"]
+
 
 class Record(BaseModel):
     """Base of every record: unknown fields are an error."""
@@ -27,6 +24,7 @@ class Percentiles(Record):
     p50: float
     p90: float
     p99: float
+
 
 class EnergyReading(BaseModel):
     """What one GPU drew over a measured span."""
@@ -50,6 +48,7 @@ class BackendInfo(Record):
     version: str | None
     args: dict[str, Any]
 
+
 class GPUInfo(Record):
     """The first CUDA device and how many there are."""
 
@@ -59,6 +58,7 @@ class GPUInfo(Record):
     capability: str
     cuda: str | None
     driver: str | None
+
 
 class Environment(Record):
     """Versions of Python, owb and the engines, the hardware, and owb's git commit."""

@@ -1,9 +1,4 @@
-"""The typed records owb writes and reads: run.json, sample lines, bench.json (one schema version for all).
-
-Every writer and reader goes through these models; `read_run_record` and `read_bench_record` also accept the
-previous schema (1) and upgrade it in memory. The layout follows Inspect AI's EvalLog tree: a run holds its
-invocation, model, backend, environment and one result per task; each task result holds its config, metric
-summaries and perf summary; samples live one per line beside it."""
+"""bench.json: one `owb bench` sweep, its parameters, roofline and levels."""
 
 from __future__ import annotations
 
@@ -37,6 +32,7 @@ class BenchLevel(Record):
     energy: EnergyReading | None = None  # GPU 0's board energy over the level (NVML; null without a GPU)
     joules_per_output_token: float | None = None
 
+
 class Roofline(Record):
     """Measured memory bandwidth, the batch-1 decode limit it implies, and the measured batch-1 decode."""
 
@@ -50,6 +46,7 @@ class Roofline(Record):
     batch1_decode_measured_tok_s: float | None
     batch1_share_of_limit: float | None
 
+
 class BenchParams(Record):
     """What `owb bench` measured: exact lengths, requests per level, the levels."""
 
@@ -61,6 +58,7 @@ class BenchParams(Record):
     warmup: str
     seed: int
 
+
 class BenchModel(Record):
     """The model a bench ran: card, path, and whether its weights were random."""
 
@@ -68,6 +66,7 @@ class BenchModel(Record):
     card_hash: str
     path: str
     random_weights: bool
+
 
 class BenchRecord(Record):
     """bench.json: one `owb bench` sweep."""

@@ -1,9 +1,6 @@
-"""The typed records owb writes and reads: run.json, sample lines, bench.json (one schema version for all).
-
-Every writer and reader goes through these models; `read_run_record` and `read_bench_record` also accept the
-previous schema (1) and upgrade it in memory. The layout follows Inspect AI's EvalLog tree: a run holds its
-invocation, model, backend, environment and one result per task; each task result holds its config, metric
-summaries and perf summary; samples live one per line beside it."""
+"""run.json: one evaluation run. The layout follows Inspect AI's EvalLog tree: a run holds its invocation, model,
+backend, environment and one result per task; each task result holds its config, metric summaries, perf and cost;
+samples live one per line beside it."""
 
 from __future__ import annotations
 
@@ -26,6 +23,7 @@ class MetricSummary(Record):
     higher_is_better: bool | None = True  # None: a description (e.g. output length), not checked for drops
     scale: Literal["percent", "raw"] = "percent"
 
+
 class PerfSummary(Record):
     """Token totals, throughput over generation wall time, and latency percentiles of a task."""
 
@@ -40,6 +38,7 @@ class PerfSummary(Record):
     e2e_s: Percentiles | None
     timing_scope: str | list[str] | None  # one scope, or every scope seen when samples differ
 
+
 class DataProvenance(Record):
     """Where a task's documents came from, with hashes to tell data apart."""
 
@@ -49,6 +48,7 @@ class DataProvenance(Record):
     resolved_revision: str | None = None  # the commit the Hub cache held for `revision` (Hub data only)
     file_sha256: str | None
     docs_hash: str
+
 
 class GenerationSettings(Record):
     """The decoding a task's samples were generated with."""
@@ -72,6 +72,7 @@ class GenerationSettings(Record):
         return cls(**sampling.model_dump(), greedy=sampling.greedy, max_new_tokens=max_new_tokens,
                    samples_per_doc=samples_per_doc, seed=seed, thinking_budget=thinking_budget)
 
+
 class TaskConfig(Record):
     """What decides a task's samples: its spec, data, prompts and decoding (resume and check compare it)."""
 
@@ -79,6 +80,7 @@ class TaskConfig(Record):
     data: DataProvenance
     prompt_hash: str
     generation: GenerationSettings
+
 
 class TaskCost(Record):
     """What a task's answers cost: tokens, GPU energy and dollars (null where not measured or not priced)."""
@@ -96,6 +98,7 @@ class TaskCost(Record):
     usd_per_1k_correct: float | None
     pricing: str | None  # how the dollars were computed
 
+
 class TaskResult(Record):
     """One task of a run: its config while running, and its metrics, truncation and perf once summarised."""
 
@@ -111,6 +114,7 @@ class TaskResult(Record):
     perf: PerfSummary | None = None
     cost: TaskCost | None = None
     warnings: list[str] = []
+
 
 class RunOptions(Record):
     """Everything `owb run` was asked for; stored as run.json's `invocation` so --resume can rebuild the run."""
@@ -144,6 +148,7 @@ class RunOptions(Record):
     dp: int | None = None
     distributed_backend: str | None = None
     backend_args: dict[str, Any] = {}
+
 
 class ModelInfo(Record):
     """The model a run evaluated: its card (in full), where it was loaded from, and at which revision."""

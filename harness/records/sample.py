@@ -1,17 +1,5 @@
-"""The typed records owb writes and reads: run.json, sample lines, bench.json (one schema version for all).
-
-Every writer and reader goes through these models; `read_run_record` and `read_bench_record` also accept the
-previous schema (1) and upgrade it in memory. The layout follows Inspect AI's EvalLog tree: a run holds its
-invocation, model, backend, environment and one result per task; each task result holds its config, metric
-summaries and perf summary; samples live one per line beside it.
-
-A thinking budget: when a reasoning model has thought N tokens, close its thinking with the Qwen3 report's phrase
-and the family's end tag, and let it answer.
-
-Generation runs in two phases on every backend (no engine here stops and resumes inside one request): the first
-generates at most N tokens; an output that closed its think block and finished is done; one that closed it and is
-still answering continues; one still thinking at N tokens gets the closing phrase appended, and the second phase
-generates the answer from prompt + thinking + phrase, within the request's remaining token budget."""
+"""One sample: its key (task/doc_id/sample_idx, and task@thinkN names for thinking budgets), its timings with owb's
+one TPOT rule, and the line of samples/<task>.jsonl it is stored as."""
 
 from __future__ import annotations
 
@@ -51,6 +39,7 @@ class Timings(Record):
         tpot = ((e2e_s - ttft_s) / (output_tokens - 1)
                 if output_tokens > 1 and ttft_s is not None and e2e_s is not None else None)
         return cls(ttft_s=ttft_s, tpot_s=tpot, e2e_s=e2e_s, queue_s=queue_s, itl_s=itl_s, scope=scope)
+
 
 class SampleRecord(Record):
     """One line of samples/<task>.jsonl: a (document, sample) with its prompt, output, split, grade and timing."""
@@ -93,6 +82,7 @@ SUFFIX = "@think"
 def budget_name(task: str, budget: int) -> str:
     """The name a task runs under with a budget: aime24@think512 (each budget is its own task in run.json)."""
     return f"{task}{SUFFIX}{budget}"
+
 
 def split_name(name: str) -> tuple[str, int | None]:
     """A task name and its budget: ("aime24", 512) for aime24@think512, (name, None) without one."""

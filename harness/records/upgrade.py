@@ -1,9 +1,4 @@
-"""The typed records owb writes and reads: run.json, sample lines, bench.json (one schema version for all).
-
-Every writer and reader goes through these models; `read_run_record` and `read_bench_record` also accept the
-previous schema (1) and upgrade it in memory. The layout follows Inspect AI's EvalLog tree: a run holds its
-invocation, model, backend, environment and one result per task; each task result holds its config, metric
-summaries and perf summary; samples live one per line beside it."""
+"""Reading run.json and bench.json from text: the current schema, and the previous one (1) upgraded in memory."""
 
 from __future__ import annotations
 
@@ -30,6 +25,7 @@ def _v1_metric(name: str, metric: dict[str, Any]) -> dict[str, Any]:
     return {**metric, "score": score, "higher_is_better": higher,
             "scale": "raw" if name == "output_words" else "percent"}
 
+
 def _v1_options(invocation: dict[str, Any]) -> dict[str, Any]:
     """Schema 1 named each backend's options as `owb run` flags; schema 2 keeps them in `backend_args`."""
     opts = dict(invocation)
@@ -46,6 +42,7 @@ def _v1_options(invocation: dict[str, Any]) -> dict[str, Any]:
 
 V1_BENCHMARKS = {"gsm8k": "GSM8K", "math500": "MATH-500", "humaneval": "HumanEval", "mbpp": "MBPP"}
 
+
 def upgrade_card_v1(card: dict[str, Any]) -> dict[str, Any]:
     """A schema-1 card: flat (vLLM) engine_args become per-backend; whether the template opens the think block
     is read from each rendered prompt now, not declared."""
@@ -61,6 +58,7 @@ def upgrade_card_v1(card: dict[str, Any]) -> dict[str, Any]:
     return {**card, "engine_args": {"vllm": engine_args} if engine_args else {}, "thinking": thinking,
             "published": claims}
 
+
 def _upgrade_run_v1(data: dict[str, Any]) -> dict[str, Any]:
     tasks = {}
     for name, task in data.get("tasks", {}).items():
@@ -70,6 +68,7 @@ def _upgrade_run_v1(data: dict[str, Any]) -> dict[str, Any]:
     model = {**data["model"], "card": upgrade_card_v1(data["model"]["card"])}
     return {**data, "schema_version": SCHEMA_VERSION, "upgraded_from": 1, "invocation": _v1_options(data["invocation"]),
             "model": model, "tasks": tasks}
+
 
 def _parse(text: str, what: str) -> dict[str, Any]:
     try:
@@ -83,11 +82,13 @@ def _parse(text: str, what: str) -> dict[str, Any]:
         raise ConfigError(f"{what} has schema version {version}; this owb reads 1 and {SCHEMA_VERSION}")
     return data
 
+
 def _validated(model: type[Record], data: dict[str, Any], what: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid {what}: {first_error(exc)}") from None
+
 
 def read_run_record(text: str, what: str = "run.json") -> RunRecord:
     """A run record from run.json's text, upgraded from schema 1 where needed."""
@@ -99,6 +100,7 @@ def read_run_record(text: str, what: str = "run.json") -> RunRecord:
             raise ConfigError(f"invalid {what} (schema 1): {type(exc).__name__} {exc}") from None
     record: RunRecord = _validated(RunRecord, data, what)
     return record
+
 
 def read_bench_record(text: str, what: str = "bench.json") -> BenchRecord:
     """A bench record from bench.json's text (schema 1 has the same fields)."""

@@ -1,4 +1,5 @@
-"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
+"""The comparison of runs as text cells (header, one row per run, published claims as numbered footnotes), shared by
+the terminal, markdown and HTML renderings."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def _columns(rows: list[RunRow]) -> list[tuple[str, str]]:
 COST_COLUMNS = (("tok/correct", "output_tokens_per_correct", ".0f"), ("J/correct", "joules_per_correct", ".1f"),
                 ("$/1k correct", "usd_per_1k_correct", ".3f"))
 
+
 def _cost_columns(rows: list[RunRow]) -> list[tuple[str, str, str, str]]:
     """(task, label, field, format) for each cost figure some run measured."""
     tasks = list(dict.fromkeys(t for r in rows for t in r.costs))
@@ -22,6 +24,7 @@ def _cost_columns(rows: list[RunRow]) -> list[tuple[str, str, str, str]]:
 
 OUTSIDE_CI = "*"
 LEGEND = f"{OUTSIDE_CI} the published value lies outside this run's 95% CI"
+
 
 @dataclass(frozen=True)
 class Cells:
@@ -32,6 +35,7 @@ class Cells:
     body: list[list[str]]
     footnotes: list[str]
     details: dict[tuple[int, int], str]
+
 
 def _cells(rows: list[RunRow]) -> Cells:
     """A value-with-CI column per task metric, then its published claims (numbered footnotes), then speed."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest
 
 from harness.core.errors import ConfigError
 from harness.measure.perf import run_output_tokens_per_s
@@ -54,6 +53,8 @@ def mcnemar_exact(base: np.ndarray, cand: np.ndarray) -> float:
     gained = int(((base == 0) & (cand == 1)).sum())
     if lost + gained == 0:
         return 1.0
+    from scipy.stats import binomtest  # scipy.stats takes a second to import: only when a test runs
+
     return float(binomtest(lost, lost + gained, 0.5).pvalue)
 
 

@@ -1,4 +1,4 @@
-"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
+"""`owb compare` files: markdown, CSV (one column per number) and a self-contained HTML report with plots."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def to_markdown(rows: list[RunRow]) -> str:
     if cells.footnotes:
         lines += ["", *[f"{note}  " for note in cells.footnotes]]
     return "\n".join(lines) + "\n"
+
 
 def to_csv(rows: list[RunRow]) -> str:
     """The comparison as CSV, one column per number (value, CI bounds) so tools can read it."""

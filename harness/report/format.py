@@ -1,4 +1,4 @@
-"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
+"""How a figure is printed: a metric with its CI, a number or a dash for what was not measured."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ def fmt_metric(metric: MetricSummary | None) -> str:
     lo, hi = metric.ci95
     return f"{metric.value:.1f} [{lo:.1f}, {hi:.1f}]"
 
+
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
 
 def _p(stat: Any, field: str) -> float | None:
     return getattr(stat, field) if stat is not None else None

@@ -1,4 +1,5 @@
-"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
+"""The HTML report's plots as inline SVG: score against speed and with its CI, score against cost with the Pareto
+frontier, and score against thinking budget."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def _svg(fig: Any) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
     return text[text.index("<svg") :]
+
 
 def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
     """(title, inline SVG) per task: score against output tokens/s, and bars with 95% CIs."""
@@ -51,9 +53,11 @@ def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
         plt.close(fig)
     return plots + _pareto_plots(rows, plt) + _budget_plots(rows, plt)
 
+
 def _primary_value(row: RunRow, task: str) -> float | None:
     summary = row.metrics.get((task, row.primary.get(task, "")))
     return summary.value if summary is not None else None
+
 
 def _pareto_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
     """Per task priced in some run: the primary score against dollars per 1,000 correct answers, with the Pareto
@@ -86,6 +90,7 @@ def _pareto_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
         plt.close(fig)
     return plots
 
+
 def _budget_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
     """Per task run at several thinking budgets: the primary score against output tokens per sample, one line per
     run (the curve to pick a budget from)."""
@@ -108,6 +113,7 @@ def _budget_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
         plots.append((f"{base}: score against thinking budget", _svg(fig)))
         plt.close(fig)
     return plots
+
 
 def _ci(row: RunRow, task: str, metric: str) -> tuple[float, float]:
     summary = row.metrics[(task, metric)]

@@ -1,4 +1,4 @@
-"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
+"""One run as a row of a comparison: its metrics with CIs, the published claims measured like it, speed and cost."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class ShownClaim:
         notes = f"; {c.notes}" if c.notes else ""
         return f"{c.benchmark} {c.metric}{mode}: {c.protocol.describe()}{notes}. Source: {c.source}"
 
+
 def matching_claims(record: RunRecord, task: str, metric: str) -> list[PublishedScore]:
     """The card's claims measured like this run: same owb task and metric, same thinking mode (or unstated), the
     same owb protocol where the claim names one, and the same samples per problem where the claim states k."""
@@ -35,6 +36,7 @@ def matching_claims(record: RunRecord, task: str, metric: str) -> list[Published
             if c.task == task and c.metric == metric and c.thinking in (None, record.thinking)
             and (c.protocol.name is None or c.protocol.name == protocol)
             and (c.protocol.samples is None or c.protocol.samples == samples)]
+
 
 @dataclass(frozen=True)
 class RunRow:
@@ -55,6 +57,7 @@ class RunRow:
     def label(self) -> str:
         """Short name of the run for plots and headers."""
         return f"{self.model} ({self.backend}, thinking {self.thinking})"
+
 
 def load_row(path: Path) -> RunRow:
     """A comparison row from a run directory."""

@@ -1,4 +1,4 @@
-"""Results tables (terminal, markdown, CSV, self-contained HTML with plots) for one run or several."""
+"""Terminal tables (rich): one run, one bench sweep, a comparison of runs."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def run_table(record: RunRecord) -> Table:
                 _fmt(_p(perf.e2e_s if perf else None, "p50"), ".3f") if first else "",
             )
     return table
+
 
 def bench_table(record: BenchRecord) -> Table:
     """One row per concurrency level of a bench.json, and the batch-1 roofline in the caption."""

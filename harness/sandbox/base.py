@@ -3,11 +3,12 @@
 Each worker starts one warm interpreter (a zygote, `harness.sandbox.zygote`) inside the strongest isolation the
 machine allows (`detect_mode`) and forks a fresh child per program: new PID, mount and IPC namespaces, a read-only
 view of the filesystem with private tmpfs /tmp, /var/tmp, /dev/shm and working directory, no network, no
-capabilities, a scrubbed environment, resource limits and a wall-clock limit that kills its whole process tree. As root (`root-namespaces`) the
-program also runs as an unprivileged per-worker uid; as an ordinary user, bubblewrap (`bubblewrap`) or unprivileged
-user namespaces (`user-namespaces`) give the same view, with the user's home hidden. Without any of them, code runs
-only if the caller allows it (`plain`: sockets and signals blocked in Python, nothing more). A program tree's memory is
-capped by a delegated cgroup v2 where one is writable, else by its per-process address space times its process count.
+capabilities, a scrubbed environment, resource limits and a wall-clock limit that kills its whole process tree. As
+root (`root-namespaces`) the program also runs as an unprivileged per-worker uid; as an ordinary user, bubblewrap
+(`bubblewrap`) or unprivileged user namespaces (`user-namespaces`) give the same view, with the user's home hidden.
+Without any of them, code runs only if the caller allows it (`plain`: sockets and signals blocked in Python, nothing
+more). A program tree's memory is capped by a delegated cgroup v2 where one is writable, else by its per-process
+address space times its process count.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ class Task(Protocol):
         """Samples per document a named protocol uses on this task (None: the protocol does not cover it)."""
         ...
 
+
 @dataclass(frozen=True)
 class YamlTask:
     """An owb task from tasks/<name>.yaml: its data sources, prompt templates, scorer and metric specs."""

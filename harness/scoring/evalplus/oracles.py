@@ -1,5 +1,5 @@
-"""EvalPlus scoring (HumanEval+, MBPP+): an answer's function runs on the base and extra inputs in one sandboxed
-process and each output is compared there with the canonical solution's, as EvalPlus compares them."""
+"""EvalPlus's MBPP+ special cases (evalplus/eval/_special_oracle.py): the oracles some problems compare with, and the
+input fixes its release files need."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ def require_inputs(row: dict[str, Any]) -> dict[str, Any]:
                         "MbppPlus.jsonl.gz) or --data fixture")
     return row
 
+
 def _tuples(x: Any) -> Any:
     """Every list in `x`, nested ones too, as a tuple."""
     return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
+
 
 def mbpp_inputs(task_id: str, inputs: list[Any]) -> list[Any]:
     """MBPP+ inputs as the functions take them: EvalPlus's mbpp_deserialize_inputs (tuples, sets and complex
@@ -61,6 +63,7 @@ def mbpp_inputs(task_id: str, inputs: list[Any]) -> list[Any]:
     if n in {580, 615, 791}:
         return [_tuples(inp) for inp in inputs]
     return inputs
+
 
 def oracle_for(dataset: str, entry_point: str) -> str:
     """Which of EvalPlus's special oracles checks a task's outputs ("exact": equality, then the float tolerance)."""

@@ -1,5 +1,5 @@
-"""EvalPlus scoring (HumanEval+, MBPP+): an answer's function runs on the base and extra inputs in one sandboxed
-process and each output is compared there with the canonical solution's, as EvalPlus compares them."""
+"""The EvalPlus scorer: expected outputs from the canonical solution (run in the sandbox, cached per data hash), then
+each candidate's base and plus inputs in one sandboxed process, with EvalPlus's per-input limits."""
 
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ def solution(answer: str, doc: dict[str, Any], dataset: str) -> str:
         return extract_code(answer, entry)
     return function_solution(answer, str(doc["prompt"]), entry).lstrip("\n")
 
+
 def _pack(obj: Any) -> str:
     return base64.b64encode(zlib.compress(pickle.dumps(obj, 4))).decode()
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -65,6 +67,7 @@ class Problem:
         return {"entry": self.entry, "ref_code": self.ref_code, "oracle": self.oracle, "atol": self.atol,
                 "not_none": self.oracle == "not_none", "big": BIG_OUTPUT}
 
+
 @dataclass(frozen=True)
 class Expected:
     """The canonical solution's outputs (packed for the candidate program), its time per input, which outputs are
@@ -74,6 +77,7 @@ class Expected:
     times: dict[str, list[float]]
     big: dict[str, list[int]]
     digest_s: float
+
 
 def _problem(doc: dict[str, Any], dataset: str) -> Problem:
     entry, ref_code = str(doc["entry_point"]), str(doc["prompt"]) + str(doc["canonical_solution"])
@@ -86,6 +90,7 @@ def _problem(doc: dict[str, Any], dataset: str) -> Problem:
                    counts={p: len(v) for p, v in typed.items()}, oracle=oracle_for(dataset, entry),
                    atol=float(doc.get("atol") or 0))
 
+
 def _verdicts(result: ExecResult, nonce: str) -> dict[str, str] | None:
     """The phase verdicts the driver wrote; None when stdout holds anything else (its output was tampered with)."""
     found: dict[str, str] = {}
@@ -97,6 +102,7 @@ def _verdicts(result: ExecResult, nonce: str) -> dict[str, str] | None:
         found[parts[1]] = parts[2]
     return found
 
+
 class EvalPlusArgs(BaseModel):
     """The evalplus scorer's arguments: the dataset's conventions, and EvalPlus's --min-time-limit and
     --gt-time-limit-factor."""
@@ -106,6 +112,7 @@ class EvalPlusArgs(BaseModel):
     dataset: Literal["humaneval", "mbpp"]
     min_time_limit: float = MIN_TIME_LIMIT
     gt_time_limit_factor: float = GT_TIME_LIMIT_FACTOR
+
 
 class EvalPlusScorer(ScorerBase):
     """HumanEval+ / MBPP+: `base_passed` when every base input gives the canonical solution's output, `plus_passed`

@@ -1,0 +1,1 @@
+"""owb's benchmarks: suites that measure the harness's engines against the libraries they wrap."""

@@ -1,0 +1,1 @@
+"""Reading runs back: tables, comparisons and exports, plots, and `owb check`."""

@@ -1,0 +1,2 @@
+"""What a run evaluates: the task contract and owb's YAML tasks, their data, prompts, data quirks and thinking
+budgets."""
