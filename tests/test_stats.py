@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from harness.core.stats import pass_at_k, percentiles, summarize, wilson
+from harness.core.stats import pass_at_k, summarize, wilson
+from harness.records.base import Percentiles
 
 
 def test_summarize_binary_uses_wilson_in_percent() -> None:
@@ -35,6 +36,6 @@ def test_pass_at_k_is_the_unbiased_estimator(n: int, c: int, k: int, expected: f
 
 
 def test_percentiles_ignore_missing_and_none_when_empty() -> None:
-    assert percentiles([None, None]) is None
-    stats = percentiles([1.0, 2.0, 3.0, None])
+    assert Percentiles.of([None, None]) is None
+    stats = Percentiles.of([1.0, 2.0, 3.0, None])
     assert stats is not None and stats.mean == 2.0 and stats.p50 == 2.0

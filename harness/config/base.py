@@ -22,7 +22,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -36,12 +36,12 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _validate(model: type[M], data: dict[str, Any], path: Path) -> M:
+def validated(model: type[M], data: dict[str, Any], path: Path) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid {model.__name__} in {path}: {first_error(exc)}") from None
 
 
-def _available(directory: Path) -> list[str]:
+def yaml_stems(directory: Path) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.yaml"))

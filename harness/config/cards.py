@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.config.base import Mode, Strict, _available, _load_yaml, _validate
+from harness.config.base import Mode, Strict, load_yaml, validated, yaml_stems
 from harness.core.errors import ConfigError
 from harness.core.paths import CARDS_DIR
 
@@ -161,9 +161,9 @@ def load_card(name_or_path: str) -> ModelCard:
         path = CARDS_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise ConfigError(f"unknown model '{name_or_path}'; `owb list models` shows the cards")
-    return _validate(ModelCard, _load_yaml(path), path)
+    return validated(ModelCard, load_yaml(path), path)
 
 
 def all_cards() -> list[ModelCard]:
     """Every card in model_cards/."""
-    return [load_card(name) for name in _available(CARDS_DIR)]
+    return [load_card(name) for name in yaml_stems(CARDS_DIR)]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.config.base import Strict, _available, _load_yaml, _validate
+from harness.config.base import Strict, load_yaml, validated, yaml_stems
 from harness.core.errors import ConfigError
 from harness.core.hashing import stable_hash
 from harness.core.paths import TASKS_DIR
@@ -158,15 +158,15 @@ def load_task_spec(name: str) -> TaskSpec:
     """A task spec by name (tasks/<name>.yaml), parsed and validated (the scorer check is the tasks layer's)."""
     path = TASKS_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown task '{name}'; known tasks: {', '.join(_available(TASKS_DIR))}")
+        raise ConfigError(f"unknown task '{name}'; known tasks: {', '.join(yaml_stems(TASKS_DIR))}")
     return read_task_spec(path)
 
 
 def read_task_spec(path: Path) -> TaskSpec:
     """A task spec from a YAML file, parsed and validated."""
-    return _validate(TaskSpec, _load_yaml(path), path)
+    return validated(TaskSpec, load_yaml(path), path)
 
 
 def all_task_specs() -> list[TaskSpec]:
     """Every task spec in tasks/."""
-    return [load_task_spec(name) for name in _available(TASKS_DIR)]
+    return [load_task_spec(name) for name in yaml_stems(TASKS_DIR)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from harness.core.errors import DataError
+from harness.core.errors import DataError, first_line
 
 
 def hub_reachable() -> bool:
@@ -63,8 +63,7 @@ def resolve_commit(repo_id: str, repo_type: RepoType, revision: str) -> str:
 
         sha = HfApi().repo_info(repo_id, repo_type=repo_type, revision=revision).sha
     except Exception as exc:  # noqa: BLE001 - network, auth and not-found errors all end here
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"cannot resolve {repo_type} {repo_id}@{revision} on the Hub: {first}") from None
+        raise DataError(f"cannot resolve {repo_type} {repo_id}@{revision} on the Hub: {first_line(exc)}") from None
     if not sha:
         raise DataError(f"the Hub gave no commit for {repo_type} {repo_id}@{revision}")
     return str(sha)

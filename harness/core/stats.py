@@ -8,8 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.records.base import Percentiles
-
 Z95 = 1.959963984540054
 
 
@@ -59,10 +57,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def percentiles(values: Sequence[float | None]) -> Percentiles | None:
-    """mean, p50, p90 and p99 of the measured values; None when nothing was measured."""
+def percentile_values(values: Sequence[float | None], points: Sequence[float]) -> tuple[float, ...] | None:
+    """The mean, then the given percentiles, of the measured values (None ignored); None when nothing was measured."""
     xs = np.asarray([v for v in values if v is not None], dtype=float)
     if len(xs) == 0:
         return None
-    p50, p90, p99 = np.percentile(xs, [50, 90, 99])
-    return Percentiles(mean=float(xs.mean()), p50=float(p50), p90=float(p90), p99=float(p99))
+    return (float(xs.mean()), *(float(p) for p in np.percentile(xs, list(points))))
+
+
+def per(value: float | None, count: float | None, scale: float = 1.0) -> float | None:
+    """`scale * value / count`: a figure per unit (per token, per correct answer); None without a value or a count."""
+    return None if value is None or count is None or count <= 0 else scale * value / count

@@ -23,10 +23,9 @@ from pydantic import Field, field_validator
 from harness.config.cards import ModelCard
 from harness.core.errors import ConfigError, ServerError, UserError
 from harness.core.log import warn
-from harness.core.stats import percentiles
 from harness.engines.base import BackendOptions, Generation, GenRequest, TokenizerMethods
 from harness.engines.weights import resolve_model_path
-from harness.records.base import BackendInfo
+from harness.records.base import BackendInfo, Percentiles
 from harness.records.sample import Timings
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -102,7 +101,7 @@ class Replica:
 
     def report(self) -> dict[str, Any]:
         """Counts, when it was marked down, and TTFT and e2e percentiles, for run.json."""
-        ttft, e2e = percentiles(self.ttft_s), percentiles(self.e2e_s)
+        ttft, e2e = Percentiles.of(self.ttft_s), Percentiles.of(self.e2e_s)
         return {"url": self.url, "completed": self.completed, "failed_attempts": self.failed_attempts,
                 "down": asdict(self.down) if self.down else None,
                 "ttft_s": ttft.model_dump() if ttft else None, "e2e_s": e2e.model_dump() if e2e else None}

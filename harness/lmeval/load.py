@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError, first_line
 from harness.core.hub import hub_reachable
 from harness.lmeval import PREFIX
 
@@ -100,9 +100,9 @@ def load_task(manager: Any, name: str, cfg: dict[str, Any]) -> Any:
         with _quiet_datasets():
             tasks = manager.load([short])["tasks"]
     except OSError as exc:
-        raise DataError(f"cannot load the data of {name}: {_first_line(exc)}") from None
+        raise DataError(f"cannot load the data of {name}: {first_line(exc)}") from None
     except Exception as exc:  # lm-eval raises many kinds for a task it cannot build (YAML, functions, imports)
-        raise ConfigError(f"cannot build lm-eval task {name}: {_first_line(exc)}") from None
+        raise ConfigError(f"cannot build lm-eval task {name}: {first_line(exc)}") from None
     if len(tasks) != 1:
         raise ConfigError(f"{name} expands to {len(tasks)} lm-eval tasks; name one: {', '.join(sorted(tasks))}")
     return next(iter(tasks.values()))
@@ -120,8 +120,3 @@ def _quiet_datasets() -> Iterator[None]:
     finally:
         if not was_disabled:
             datasets.enable_progress_bars()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

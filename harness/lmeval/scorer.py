@@ -4,31 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from harness.core.errors import ConfigError
 from harness.records.sample import SampleRecord
-from harness.scoring.base import NoArgs, Scored, ScoreInfo, ToScore
+from harness.scoring.base import Scored, ScoreInfo, ToScore
 
 
 class LmevalScorer:
-    """lm-eval's filters and metrics on owb's answers (the reasoning already split off); `for_task` makes the class
-    that declares one lm-eval task's scores."""
+    """lm-eval's filters and metrics on owb's answers (the reasoning already split off), for one lm-eval task and
+    the `METRIC,FILTER` scores it declares (not registered: the task builds it)."""
 
-    Args: ClassVar[type[BaseModel]] = NoArgs
-    scores: ClassVar[tuple[ScoreInfo, ...]] = ()
-
-    def __init__(self, task: Any, version: str) -> None:
-        self.task, self.version = task, version
-
-    @classmethod
-    def for_task(cls, task: Any, version: str, scores: tuple[ScoreInfo, ...]) -> LmevalScorer:
-        """A scorer for one lm-eval task, its class declaring that task's `METRIC,FILTER` scores."""
-        declared = type(cls.__name__, (cls,), {"scores": scores, "__doc__": cls.__doc__})
-        scorer: LmevalScorer = declared(task, version)
-        return scorer
+    def __init__(self, task: Any, version: str, scores: tuple[ScoreInfo, ...]) -> None:
+        self.task, self.version, self.declared = task, version, scores
 
     def score_batch(self, items: Sequence[ToScore]) -> list[Scored]:
         """Each filter ensemble over the answers (as lm-eval's evaluator applies it to its instances), then
@@ -37,7 +25,7 @@ class LmevalScorer:
 
         extracted: list[dict[str, Any]] = [{} for _ in items]
         scores: list[dict[str, float]] = [{} for _ in items]
-        wanted = {info.name for info in self.scores}
+        wanted = {info.name for info in self.declared}
         for ensemble in self.task._filters:
             instances = [Instance(request_type="generate_until", doc=item.doc, arguments=("", {}), idx=0,
                                   metadata=(self.task.config.task, i, 1), resps=[item.answer])

@@ -88,8 +88,7 @@ class LmevalTask:
 
     def scorer(self) -> Scorer:
         """lm-eval's filters and metrics."""
-        scorer: Scorer = LmevalScorer.for_task(self.task, self.version, self.scores)
-        return scorer
+        return LmevalScorer(self.task, self.version, self.scores)
 
     def score_infos(self) -> Sequence[ScoreInfo]:
         """One per `METRIC,FILTER`, direction from lm-eval's higher_is_better."""

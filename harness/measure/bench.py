@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,12 @@ import numpy as np
 from harness.config.cards import ModelCard, Sampling, load_card
 from harness.core.errors import ConfigError
 from harness.core.hashing import stable_hash
-from harness.core.stats import percentiles
 from harness.engines.base import Backend, EngineRequest, Generation, GenRequest
 from harness.engines.registry import backend_class, make_backend
 from harness.measure.energy import EnergyMeter, joules_per_token
 from harness.measure.environment import environment
 from harness.measure.roofline import roofline
-from harness.records.base import EnergyReading
+from harness.records.base import EnergyReading, Percentiles, new_id, utc_now
 from harness.records.bench import BenchLevel, BenchModel, BenchParams, BenchRecord
 from harness.records.store import write_bench
 
@@ -62,10 +60,10 @@ def _level(gens: list[Generation], wall_s: float, concurrency: int, energy: Ener
         total_tokens_per_s=(prompt_tokens + output_tokens) / wall_s,
         prompt_tokens=prompt_tokens,
         output_tokens=output_tokens,
-        ttft_s=percentiles([g.timings.ttft_s for g in gens]),
-        tpot_s=percentiles([g.timings.tpot_s for g in gens]),
-        e2e_s=percentiles([g.timings.e2e_s for g in gens]),
-        itl_s=percentiles([gap for g in gens for gap in g.timings.itl_s]),  # pooled token/chunk gaps where measured
+        ttft_s=Percentiles.of([g.timings.ttft_s for g in gens]),
+        tpot_s=Percentiles.of([g.timings.tpot_s for g in gens]),
+        e2e_s=Percentiles.of([g.timings.e2e_s for g in gens]),
+        itl_s=Percentiles.of([gap for g in gens for gap in g.timings.itl_s]),  # pooled token/chunk gaps where measured
         timing_scope=gens[0].timings.scope if gens else None,
     )
 
@@ -106,10 +104,10 @@ def bench(opts: BenchOptions) -> Path:
     model_dir = described.args.get("model_path")
     context = opts.input_len + opts.output_len // 2  # the mean context over a request's decode steps
     roof = roofline(described, Path(model_dir), levels, context) if model_dir and Path(model_dir).is_dir() else None
-    bench_id = f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{card.id}-{opts.backend}-bench"
+    bench_id = new_id(card.id, opts.backend, "bench")
     record = BenchRecord(
         bench_id=bench_id,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=utc_now(),
         model=BenchModel(id=card.id, card_hash=stable_hash(card.model_dump(mode="json")),
                          path=str(model_dir or described.args.get("served_model") or ""),
                          random_weights=opts.random_weights),

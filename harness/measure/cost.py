@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.core.errors import ConfigError
+from harness.core.stats import per
 from harness.measure.energy import joules_per_correct, joules_per_token
 from harness.records.base import EnergyReading
 from harness.records.run import MetricSummary, PerfSummary, RunOptions, TaskCost
@@ -36,24 +37,6 @@ def correct_answers(samples: Sequence[SampleRecord], primary: MetricSummary | No
     return float(sum(s.scores.get(score, 0.0) for s in samples))
 
 
-def merge_energy(old: EnergyReading | None, new: EnergyReading | None) -> EnergyReading | None:
-    """Energy of two sessions of one task (a resumed run): joules and seconds add up, peaks take the larger."""
-    if old is None or new is None:
-        return old or new
-    joules, seconds = old.joules + new.joules, old.seconds + new.seconds
-    return new.model_copy(update={
-        "joules": joules, "seconds": seconds, "mean_watts": joules / seconds if seconds else new.mean_watts,
-        "peak_watts": max(w for w in (old.peak_watts, new.peak_watts) if w is not None)
-        if old.peak_watts is not None or new.peak_watts is not None else None,
-        "peak_memory_bytes": max(m for m in (old.peak_memory_bytes, new.peak_memory_bytes) if m is not None)
-        if old.peak_memory_bytes is not None or new.peak_memory_bytes is not None else None,
-        "samples": old.samples + new.samples})
-
-
-def _per(value: float | None, count: float | None, scale: float = 1.0) -> float | None:
-    return None if value is None or not count else scale * value / count
-
-
 def task_cost(samples: Sequence[SampleRecord], perf: PerfSummary, primary: MetricSummary | None,
               infos: Sequence[ScoreInfo], energy: EnergyReading | None, opts: RunOptions) -> TaskCost:
     """Tokens, energy and dollars of a task, per sample, per output token and per correct answer."""
@@ -73,12 +56,12 @@ def task_cost(samples: Sequence[SampleRecord], perf: PerfSummary, primary: Metri
         output_tokens_per_sample=perf.output_tokens / n if n else 0.0,
         reasoning_tokens_per_sample=perf.reasoning_tokens / n if n else 0.0,
         answer_tokens_per_sample=perf.answer_tokens / n if n else 0.0,
-        output_tokens_per_correct=_per(perf.output_tokens, correct),
+        output_tokens_per_correct=per(perf.output_tokens, correct),
         energy=energy,
         joules_per_output_token=joules_per_token(joules, perf.output_tokens),
         joules_per_correct=joules_per_correct(joules, correct or 0.0),
         usd=usd,
-        usd_per_1m_output_tokens=_per(usd, perf.output_tokens, 1e6),
-        usd_per_1k_correct=_per(usd, correct, 1e3),
+        usd_per_1m_output_tokens=per(usd, perf.output_tokens, 1e6),
+        usd_per_1k_correct=per(usd, correct, 1e3),
         pricing=pricing,
     )

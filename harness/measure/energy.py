@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
+from harness.core.stats import per
 from harness.records.base import EnergyReading
 
 T = TypeVar("T")
@@ -26,19 +27,29 @@ def counter_delta(start: int, end: int, bits: int = 64) -> int:
     return (end - start) % (1 << bits)
 
 
-def _per(joules: float | None, count: float) -> float | None:
-    return None if joules is None or count <= 0 else joules / count
-
-
 def joules_per_token(joules: float | None, output_tokens: int) -> float | None:
     """Energy per generated token; None without energy or tokens."""
-    return _per(joules, output_tokens)
+    return per(joules, output_tokens)
 
 
 def joules_per_correct(joules: float | None, correct: float) -> float | None:
     """Energy per correct answer (`correct` may be a fractional count such as a mean over samples); None without
     energy or correct answers."""
-    return _per(joules, correct)
+    return per(joules, correct)
+
+
+def merge_energy(old: EnergyReading | None, new: EnergyReading | None) -> EnergyReading | None:
+    """Energy of two sessions of one task (a resumed run): joules and seconds add up, peaks take the larger."""
+    if old is None or new is None:
+        return old or new
+    joules, seconds = old.joules + new.joules, old.seconds + new.seconds
+    return new.model_copy(update={
+        "joules": joules, "seconds": seconds, "mean_watts": joules / seconds if seconds else new.mean_watts,
+        "peak_watts": max(w for w in (old.peak_watts, new.peak_watts) if w is not None)
+        if old.peak_watts is not None or new.peak_watts is not None else None,
+        "peak_memory_bytes": max(m for m in (old.peak_memory_bytes, new.peak_memory_bytes) if m is not None)
+        if old.peak_memory_bytes is not None or new.peak_memory_bytes is not None else None,
+        "samples": old.samples + new.samples})
 
 
 class EnergyMeter:

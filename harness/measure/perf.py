@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.core.stats import percentiles
+from harness.records.base import Percentiles
 from harness.records.run import PerfSummary, RunRecord
 from harness.records.sample import SampleRecord
 
@@ -21,9 +21,9 @@ def aggregate_perf(samples: Sequence[SampleRecord], wall_s: float) -> PerfSummar
         reasoning_tokens=sum(s.reasoning_tokens for s in samples),
         answer_tokens=sum(s.answer_tokens for s in samples),
         output_tokens_per_s=output_tokens / wall_s if wall_s > 0 and output_tokens else None,
-        ttft_s=percentiles([s.ttft_s for s in samples]),
-        tpot_s=percentiles([s.tpot_s for s in samples]),
-        e2e_s=percentiles([s.e2e_s for s in samples]),
+        ttft_s=Percentiles.of([s.ttft_s for s in samples]),
+        tpot_s=Percentiles.of([s.tpot_s for s in samples]),
+        e2e_s=Percentiles.of([s.e2e_s for s in samples]),
         timing_scope=scopes[0] if len(scopes) == 1 else scopes,
     )
 

@@ -16,7 +16,16 @@ from harness.tasks.data import Document
 
 
 @dataclass(frozen=True)
-class _Graded:
+class Slot:
+    """Where one sample belongs: its document, its index among the document's K samples, and its rendered prompt."""
+
+    doc: Document
+    sample_idx: int
+    prompt: str
+
+
+@dataclass(frozen=True)
+class Graded:
     """What splitting and scoring decide about one raw output."""
 
     reasoning: str
@@ -27,33 +36,29 @@ class _Graded:
     unclosed: bool
     extra: dict[str, Any]
 
-DocIndex = dict[str, tuple[Document, int, str]]
-"""sample key -> (document, sample index, rendered prompt)"""
+
+def grade(outputs: Sequence[tuple[Slot, str]], card: ModelCard, scorer: Scorer) -> list[Graded]:
+    """Split and score raw outputs, each with the slot it was generated for."""
+    splits = [split_output(text, card, slot.prompt) for slot, text in outputs]
+    items = [ToScore(split.answer, slot.doc.target, slot.doc.fields, split.unclosed)
+             for (slot, _), split in zip(outputs, splits, strict=True)]
+    return [Graded(split.reasoning, split.answer, scored.extracted, slot.doc.target, scored.scores, split.unclosed,
+                   scored.extra)
+            for (slot, _), split, scored in zip(outputs, splits, scorer.score_batch(items), strict=True)]
 
 
-def _grade(texts: Sequence[tuple[str, str, str]], docs: DocIndex, card: ModelCard, scorer: Scorer) -> list[_Graded]:
-    """Split and score (key, prompt, raw output) triples."""
-    splits = [split_output(text, card, prompt) for _, prompt, text in texts]
-    items = [ToScore(sp.answer, docs[key][0].target, docs[key][0].fields, sp.unclosed)
-             for (key, _, _), sp in zip(texts, splits, strict=True)]
-    return [
-        _Graded(sp.reasoning, sp.answer, scored.extracted, docs[key][0].target, scored.scores, sp.unclosed,
-                scored.extra)
-        for (key, _, _), sp, scored in zip(texts, splits, scorer.score_batch(items), strict=True)
-    ]
-
-
-def _to_records(batch: list[Generation], docs: DocIndex, card: ModelCard, scorer: Scorer,
-                backend: Backend) -> list[SampleRecord]:
+def to_records(batch: list[Generation], slots: dict[str, Slot], card: ModelCard, scorer: Scorer,
+               backend: Backend) -> list[SampleRecord]:
+    """The sample records of finished generations: graded, with token counts and timings."""
     records = []
-    graded_batch = _grade([(g.key, docs[g.key][2], g.text) for g in batch], docs, card, scorer)
+    graded_batch = grade([(slots[g.key], g.text) for g in batch], card, scorer)
     for gen, graded in zip(batch, graded_batch, strict=True):
-        doc, k, prompt = docs[gen.key]
+        slot = slots[gen.key]
         reasoning_tokens = (gen.reasoning_tokens if gen.reasoning_tokens is not None
                             else backend.count_tokens(graded.reasoning) if graded.reasoning else 0)
         t = gen.timings
         records.append(SampleRecord(
-            key=gen.key, doc_id=doc.doc_id, sample_idx=k, prompt=prompt, raw_output=gen.text,
+            key=gen.key, doc_id=slot.doc.doc_id, sample_idx=slot.sample_idx, prompt=slot.prompt, raw_output=gen.text,
             reasoning=graded.reasoning, answer=graded.answer, extracted=graded.extracted, target=graded.target,
             scores=graded.scores, finish_reason=gen.finish_reason,
             truncated=graded.unclosed or gen.finish_reason == "length",

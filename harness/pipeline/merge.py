@@ -4,14 +4,14 @@ those a single run would have given: the shards must share card, tasks, prompts,
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.core.errors import ConfigError
 from harness.core.hashing import stable_hash
-from harness.measure.cost import merge_energy
+from harness.measure.energy import merge_energy
 from harness.pipeline.plan import resolve_task
 from harness.pipeline.summarize import ScorerPool, summarize_task
+from harness.records.base import new_id, utc_now
 from harness.records.run import RunRecord
 from harness.records.sample import SampleRecord
 from harness.records.store import RunDir
@@ -54,8 +54,8 @@ def merge(paths: list[Path], output: Path) -> RunDir:
     records = [d.read_run() for d in dirs]
     _check_shards(records)
     first = records[0]
-    run_id = (f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{first.model.id}-{first.backend.name}-merged-"
-              f"{stable_hash([[r.run_id for r in records], time.time_ns()])[:6]}")
+    run_id = new_id(first.model.id, first.backend.name,
+                    f"merged-{stable_hash([[r.run_id for r in records], time.time_ns()])[:6]}")
     merged = RunDir(output / run_id)
     merged.create()
     record = first.model_copy(deep=True, update={
@@ -71,7 +71,7 @@ def merge(paths: list[Path], output: Path) -> RunDir:
         entry.energy = None
         for r in records:
             entry.energy = merge_energy(entry.energy, r.tasks[task].energy)
-    record.updated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record.updated_at = utc_now()
     scorers = ScorerPool()
     try:
         for name in record.tasks:

@@ -7,12 +7,11 @@ from pathlib import Path
 
 from harness.config.cards import ModelCard
 from harness.core.errors import DataError
-from harness.pipeline.grade import _grade
+from harness.pipeline.grade import Slot, grade
 from harness.pipeline.plan import resolve_task
-from harness.pipeline.runner import _now
 from harness.pipeline.summarize import ScorerPool, summarize_task
+from harness.records.base import utc_now
 from harness.records.run import RunRecord
-from harness.records.sample import sample_key
 from harness.records.store import RunDir
 from harness.sandbox.base import unsafe_exec
 from harness.tasks.base import Task
@@ -40,7 +39,7 @@ def _rescore(run_dir: RunDir) -> RunDir:
             summarize_task(task, run_dir, record, opts.seed, scorers.of(task))
     finally:
         scorers.close()
-    record.rescored_at = _now()
+    record.rescored_at = utc_now()
     run_dir.write_run(record)
     return run_dir
 
@@ -53,11 +52,10 @@ def _rescore_tasks(run_dir: RunDir, record: RunRecord, tasks: list[Task], data_d
         entry = record.tasks[task.name]
         if data.provenance().docs_hash != entry.config.data.docs_hash:
             raise DataError(f"cannot rescore {task.name}: its documents changed since the run")
-        k = entry.config.generation.samples_per_doc
-        docs = {sample_key(task.name, d.doc_id, i): (d, i, "") for d in data.docs for i in range(k)}
+        docs = {d.doc_id: d for d in data.docs}
         samples = run_dir.load_samples(task.name)
         scorer = scorers.of(task)
-        graded = _grade([(s.key, s.prompt, s.raw_output) for s in samples], docs, card, scorer)
+        graded = grade([(Slot(docs[s.doc_id], s.sample_idx, s.prompt), s.raw_output) for s in samples], card, scorer)
         entry.scorer = scorer.describe()
         rescored = [
             old.model_copy(update={

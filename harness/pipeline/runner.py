@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config.base import Mode
@@ -17,18 +17,18 @@ from harness.core.hub import cached_commit
 from harness.core.log import warn
 from harness.engines.base import Backend, EngineRequest, Generation, GenRequest
 from harness.engines.registry import backend_options, make_backend
-from harness.measure.cost import check_pricing, merge_energy
-from harness.measure.energy import EnergyMeter
+from harness.measure.cost import check_pricing
+from harness.measure.energy import EnergyMeter, merge_energy
 from harness.measure.environment import environment
 from harness.pipeline.budget import generate_within_budget
-from harness.pipeline.grade import _to_records
+from harness.pipeline.grade import Slot, to_records
 from harness.pipeline.plan import TaskPlan, plan_tasks, run_mode
 from harness.pipeline.summarize import ScorerPool, summarize_task
+from harness.records.base import new_id, utc_now
 from harness.records.run import GenerationSettings, ModelInfo, RunOptions, RunRecord, TaskConfig, TaskResult
 from harness.records.sample import sample_key
 from harness.records.store import RunDir
 from harness.sandbox.base import unsafe_exec
-from harness.scoring.base import Scorer
 from harness.tasks.data import Document, TaskData, default_data_dir
 from harness.tasks.prompts import Prompt
 
@@ -59,14 +59,22 @@ def run(opts: RunOptions, resume: Path | None = None, progress: Progress = _no_p
         return _run(opts, resume, progress)
 
 
-def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
-    record: RunRecord | None = None
-    if resume is not None:
-        run_dir = RunDir(resume)
-        record = run_dir.read_run()
-        opts, card = record.invocation, record.model.card
-    else:
-        card = load_card(opts.model)
+@dataclass(frozen=True)
+class Prepared:
+    """What a run needs before its engine starts, all checked: card, mode, plans and every task's documents."""
+
+    opts: RunOptions
+    card: ModelCard
+    mode: Mode
+    plans: list[TaskPlan]
+    datas: dict[str, TaskData]
+    resumed: tuple[RunDir, RunRecord] | None  # the run being resumed, and its record
+
+
+def prepare(opts: RunOptions, resume: Path | None) -> Prepared:
+    """Everything a bad option, card, task or data path can fail, before any engine starts."""
+    resumed = (RunDir(resume), RunDir(resume).read_run()) if resume is not None else None
+    card = resumed[1].model.card if resumed is not None else load_card(opts.model)
     mode = run_mode(card, opts)
     check_pricing(opts)
     if opts.shard is not None and not 1 <= opts.shard[0] <= opts.shard[1]:
@@ -80,58 +88,45 @@ def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
             if len(data.docs) < opts.shard[1]:
                 raise ConfigError(f"--shard {opts.shard[0]}/{opts.shard[1]}: task {name} has only {len(data.docs)} "
                                   f"documents, so some shards would get none; use at most {len(data.docs)} shards")
-    backend = make_backend(opts.backend, card, engine_request(opts), opts.backend_args)
+    return Prepared(opts, card, mode, plans, datas, resumed)
+
+
+def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
+    ready = prepare(opts, resume)
+    backend = make_backend(opts.backend, ready.card, engine_request(opts), opts.backend_args)
     scorers = ScorerPool()
     try:
-        if record is None:
-            run_dir, record = _new_run(opts, card, mode, backend, plans)
+        run_dir, record = ready.resumed or _new_run(ready, backend)
+        session = RunSession(opts, ready.card, ready.mode, backend, run_dir, record, scorers, progress)
         with run_dir.writing():
-            try:
-                for plan in plans:
-                    _run_task(plan, datas[plan.task.name], card, mode, opts, backend, run_dir, record, progress,
-                              scorers.of(plan.task))
-            except KeyboardInterrupt:
-                raise Interrupted(str(run_dir.path)) from None
-            except StorageError as exc:
-                raise StorageError(f"{exc}; the samples written before are intact: free space, then "
-                                   f"`owb run --resume {run_dir.path}`") from None
-            record.backend_report = backend.report()
-            for plan in plans:
-                summarize_task(plan.task, run_dir, record, opts.seed, scorers.of(plan.task))
-            record.status = "complete"
-            record.updated_at = _now()
-            run_dir.write_run(record)
+            session.generate_all(ready.plans, ready.datas)
+            session.finish(ready.plans)
     finally:
         scorers.close()
         backend.close()
     return run_dir
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _new_run(opts: RunOptions, card: ModelCard, mode: Mode, backend: Backend,
-             plans: list[TaskPlan]) -> tuple[RunDir, RunRecord]:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    run_id = f"{stamp}-{card.id}-{opts.backend}-{stable_hash([opts.model_dump(mode='json'), time.time_ns()])[:6]}"
+def _new_run(ready: Prepared, backend: Backend) -> tuple[RunDir, RunRecord]:
+    opts, card, plans = ready.opts, ready.card, ready.plans
+    run_id = new_id(card.id, opts.backend, stable_hash([opts.model_dump(mode="json"), time.time_ns()])[:6])
     run_dir = RunDir(Path(opts.output) / run_id)
     run_dir.create()
     described = backend.describe()
-    card_json = card.model_dump(mode="json")
+    now = utc_now()
     record = RunRecord(
         run_id=run_id,
-        created_at=_now(),
-        updated_at=_now(),
+        created_at=now,
+        updated_at=now,
         status="running",
         invocation=opts,
-        model=ModelInfo(id=card.id, card=card, card_hash=stable_hash(card_json),
+        model=ModelInfo(id=card.id, card=card, card_hash=stable_hash(card.model_dump(mode="json")),
                         path=described.args.get("model_path"), revision=card.revision,
                         resolved_revision=_loaded_commit(card, described.args.get("model_path")),
                         dtype=described.args.get("dtype", card.dtype)),
         backend=described,
         environment=environment(),
-        thinking=mode,
+        thinking=ready.mode,
         seed=opts.seed,
         samples_per_doc=plans[0].samples if len({p.samples for p in plans}) == 1 else None,
     )
@@ -160,46 +155,89 @@ def _checked_config(name: str, entry: TaskResult, config: TaskConfig, record: Ru
     raise ConfigError(f"cannot resume: task {name} changed since the run started ({', '.join(changed)})")
 
 
-def _run_task(plan: TaskPlan, data: TaskData, card: ModelCard, mode: Mode, opts: RunOptions, backend: Backend,
-              run_dir: RunDir, record: RunRecord, progress: Progress, scorer: Scorer) -> None:
-    task = plan.task
-    run_dir.repair_samples(task.name)
-    done = {s.key for s in run_dir.load_samples(task.name)}
-    rendered = [(doc, task.prompt(doc, data, card, mode, backend)) for doc in data.docs]
-    prompts = [prompt.text for _, prompt in rendered]  # every document's: shards of one task share the hash
-    requests, docs = [], {}
-    for doc, prompt in shard_of(rendered, opts.shard):
-        for k in range(plan.samples):
-            key = sample_key(task.name, doc.doc_id, k)
-            docs[key] = (doc, k, prompt.text)
-            if key not in done:
-                requests.append(GenRequest(key, prompt.text, plan.sampling, plan.max_new_tokens,
-                                           request_seed(opts.seed, key), prompt.stop))
-    config = TaskConfig(spec_hash=task.spec_hash(), data=data.provenance(), prompt_hash=stable_hash(prompts),
-                        generation=GenerationSettings.of(plan.sampling, plan.max_new_tokens, plan.samples, opts.seed,
-                                                         plan.thinking_budget))
-    entry = record.tasks.get(task.name)
-    if entry is None:
-        entry = record.tasks[task.name] = TaskResult(config=config)
-    _checked_config(task.name, entry, config, record)
-    run_dir.write_run(record)
-    if not requests:
-        return
-    entry.scorer = scorer.describe()
-    advance = progress(task.name, len(requests))
-    before = entry.energy
-    generations = (generate_within_budget(backend, requests, plan.thinking_budget, card) if plan.thinking_budget
-                   else backend.generate(requests))
-    with EnergyMeter() as meter:
-        for batch, seconds in _timed_batches(generations, opts.batch_size or 16, backend.generates_in_background,
-                                             meter):
-            run_dir.append_samples(task.name, _to_records(batch, docs, card, scorer, backend))
-            entry.gen_wall_s += seconds
-            entry.energy = merge_energy(before, meter.reading())  # with each batch: a kill loses one batch's worth
-            record.updated_at = _now()
-            run_dir.write_run(record)
-            advance(len(batch))
-    entry.energy = merge_energy(before, meter.reading())
+@dataclass
+class RunSession:
+    """One session of a run (new, or resumed): the engine, the run directory and record it writes, the scorers of
+    its tasks and how progress is shown."""
+
+    opts: RunOptions
+    card: ModelCard
+    mode: Mode
+    backend: Backend
+    run_dir: RunDir
+    record: RunRecord
+    scorers: ScorerPool
+    progress: Progress
+
+    def generate_all(self, plans: list[TaskPlan], datas: dict[str, TaskData]) -> None:
+        """Every plan's missing samples; an interrupt or a full disk says how to finish the run."""
+        try:
+            for plan in plans:
+                self.run_task(plan, datas[plan.task.name])
+        except KeyboardInterrupt:
+            raise Interrupted(str(self.run_dir.path)) from None
+        except StorageError as exc:
+            raise StorageError(f"{exc}; the samples written before are intact: free space, then "
+                               f"`owb run --resume {self.run_dir.path}`") from None
+
+    def finish(self, plans: list[TaskPlan]) -> None:
+        """Summarise every task from its samples on disk and mark the run complete."""
+        self.record.backend_report = self.backend.report()
+        for plan in plans:
+            summarize_task(plan.task, self.run_dir, self.record, self.opts.seed, self.scorers.of(plan.task))
+        self.record.status = "complete"
+        self.record.updated_at = utc_now()
+        self.run_dir.write_run(self.record)
+
+    def run_task(self, plan: TaskPlan, data: TaskData) -> None:
+        """Generate, grade and append the samples of one task that are not on disk yet."""
+        self.run_dir.repair_samples(plan.task.name)
+        requests, slots, config = self._requests(plan, data)
+        entry = self.record.tasks.get(plan.task.name)
+        if entry is None:
+            entry = self.record.tasks[plan.task.name] = TaskResult(config=config)
+        _checked_config(plan.task.name, entry, config, self.record)
+        self.run_dir.write_run(self.record)
+        if requests:
+            self._generate(plan, entry, requests, slots)
+
+    def _requests(self, plan: TaskPlan, data: TaskData) -> tuple[list[GenRequest], dict[str, Slot], TaskConfig]:
+        """The requests of the samples not on disk, the slot of every sample of this shard, and the task's config."""
+        task, opts = plan.task, self.opts
+        done = {s.key for s in self.run_dir.load_samples(task.name)}
+        rendered = [(doc, task.prompt(doc, data, self.card, self.mode, self.backend)) for doc in data.docs]
+        requests, slots = [], {}
+        for doc, prompt in shard_of(rendered, opts.shard):
+            for k in range(plan.samples):
+                key = sample_key(task.name, doc.doc_id, k)
+                slots[key] = Slot(doc, k, prompt.text)
+                if key not in done:
+                    requests.append(GenRequest(key, prompt.text, plan.sampling, plan.max_new_tokens,
+                                               request_seed(opts.seed, key), prompt.stop))
+        config = TaskConfig(spec_hash=task.spec_hash(), data=data.provenance(),
+                            prompt_hash=stable_hash([prompt.text for _, prompt in rendered]),  # shards share it
+                            generation=GenerationSettings.of(plan.sampling, plan.max_new_tokens, plan.samples,
+                                                             opts.seed, plan.thinking_budget))
+        return requests, slots, config
+
+    def _generate(self, plan: TaskPlan, entry: TaskResult, requests: list[GenRequest], slots: dict[str, Slot]) -> None:
+        """Generate the requests; each batch is graded, appended and recorded (time, energy) as it finishes."""
+        scorer, backend = self.scorers.of(plan.task), self.backend
+        entry.scorer = scorer.describe()
+        advance = self.progress(plan.task.name, len(requests))
+        before = entry.energy
+        generations = (generate_within_budget(backend, requests, plan.thinking_budget, self.card)
+                       if plan.thinking_budget else backend.generate(requests))
+        with EnergyMeter() as meter:
+            for batch, seconds in _timed_batches(generations, self.opts.batch_size or 16,
+                                                 backend.generates_in_background, meter):
+                self.run_dir.append_samples(plan.task.name, to_records(batch, slots, self.card, scorer, backend))
+                entry.gen_wall_s += seconds
+                entry.energy = merge_energy(before, meter.reading())  # with each batch: a kill loses one batch's worth
+                self.record.updated_at = utc_now()
+                self.run_dir.write_run(self.record)
+                advance(len(batch))
+        entry.energy = merge_energy(before, meter.reading())
 
 
 def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | None) -> list[tuple[Document, Prompt]]:

@@ -3,12 +3,26 @@ types several records share: percentiles, GPU energy, the engine, the environmen
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.core.stats import percentile_values
+
 SCHEMA_VERSION = 2
 TimingScope = Literal["request", "batch", "none"]
+
+
+def utc_now() -> str:
+    """The time now in UTC, to the second (ISO 8601): created_at, updated_at, rescored_at."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_id(model: str, backend: str, tag: str) -> str:
+    """An id for a new run or bench: `<UTC time>-<model>-<backend>-<tag>`, sorted by time as directory names."""
+    return f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{model}-{backend}-{tag}"
 
 
 class Record(BaseModel):
@@ -24,6 +38,12 @@ class Percentiles(Record):
     p50: float
     p90: float
     p99: float
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Self | None:
+        """mean, p50, p90 and p99 of the measured values (None ignored); None when nothing was measured."""
+        found = percentile_values(values, (50, 90, 99))
+        return None if found is None else cls(mean=found[0], p50=found[1], p90=found[2], p99=found[3])
 
 
 class EnergyReading(BaseModel):

@@ -84,6 +84,11 @@ def budget_name(task: str, budget: int) -> str:
     return f"{task}{SUFFIX}{budget}"
 
 
+def base_task(name: str, budget: int) -> str:
+    """The task a budgeted task name runs: aime24 for aime24@think512 at budget 512."""
+    return name.removesuffix(budget_name("", budget))
+
+
 def split_name(name: str) -> tuple[str, int | None]:
     """A task name and its budget: ("aime24", 512) for aime24@think512, (name, None) without one."""
     base, sep, budget = name.rpartition(SUFFIX)

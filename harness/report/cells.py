@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.report.format import _fmt, fmt_metric
+from harness.report.format import fmt_metric, fmt_number
 from harness.report.rows import RunRow
 
 
-def _columns(rows: list[RunRow]) -> list[tuple[str, str]]:
+def metric_columns(rows: list[RunRow]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(key for row in rows for key in row.metrics))
 
 COST_COLUMNS = (("tok/correct", "output_tokens_per_correct", ".0f"), ("J/correct", "joules_per_correct", ".1f"),
@@ -37,9 +37,9 @@ class Cells:
     details: dict[tuple[int, int], str]
 
 
-def _cells(rows: list[RunRow]) -> Cells:
+def comparison_cells(rows: list[RunRow]) -> Cells:
     """A value-with-CI column per task metric, then its published claims (numbered footnotes), then speed."""
-    columns = _columns(rows)
+    columns = metric_columns(rows)
     claimed = [c for c in columns if any(c in r.published for r in rows)]
     costs = _cost_columns(rows)
     header = ["run", "model", "backend", "thinking", *[f"{t} {m}" for t, m in columns],
@@ -56,8 +56,9 @@ def _cells(rows: list[RunRow]) -> Cells:
                                          for s, n in zip(shown, refs, strict=True)) or "-")
             if shown:
                 details[(i, 4 + len(columns) + j)] = " | ".join(s.detail() for s in shown)
-        cost_cells = [_fmt(getattr(r.costs.get(t), field, None), fmt) for t, _, field, fmt in costs]
+        cost_cells = [fmt_number(getattr(r.costs.get(t), field, None), fmt) for t, _, field, fmt in costs]
         body.append([r.run_id, r.model, r.backend, r.thinking, *[fmt_metric(r.metrics.get(c)) for c in columns],
-                     *claim_cells, *cost_cells, _fmt(r.output_tokens_per_s, ".1f"), _fmt(r.ttft_p50_s, ".3f")])
+                     *claim_cells, *cost_cells, fmt_number(r.output_tokens_per_s, ".1f"),
+                     fmt_number(r.ttft_p50_s, ".3f")])
     footnotes = [f"[{n}] {text}" for text, n in notes.items()] + ([LEGEND] if notes else [])
     return Cells(header, body, footnotes, details)

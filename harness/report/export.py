@@ -7,14 +7,14 @@ import html
 import io
 from typing import Any
 
-from harness.report.cells import COST_COLUMNS, _cells, _columns
-from harness.report.plots import _plots
+from harness.report.cells import COST_COLUMNS, comparison_cells, metric_columns
+from harness.report.plots import all_plots
 from harness.report.rows import RunRow
 
 
 def to_markdown(rows: list[RunRow]) -> str:
     """The comparison as a markdown table, with the published claims' protocols and sources as footnotes."""
-    cells = _cells(rows)
+    cells = comparison_cells(rows)
     lines = ["| " + " | ".join(cells.header) + " |", "|" + "---|" * len(cells.header)]
     lines += ["| " + " | ".join(line) + " |" for line in cells.body]
     if cells.footnotes:
@@ -24,7 +24,7 @@ def to_markdown(rows: list[RunRow]) -> str:
 
 def to_csv(rows: list[RunRow]) -> str:
     """The comparison as CSV, one column per number (value, CI bounds) so tools can read it."""
-    columns = _columns(rows)
+    columns = metric_columns(rows)
     out = io.StringIO()
     writer = csv.writer(out)
     cost_fields = [field for _, field, _ in COST_COLUMNS] + ["usd_per_1m_output_tokens", "joules_per_output_token",
@@ -49,7 +49,7 @@ def to_csv(rows: list[RunRow]) -> str:
 
 def to_html(rows: list[RunRow]) -> str:
     """A self-contained HTML report: the comparison table and, per task, inline SVG plots."""
-    cells = _cells(rows)
+    cells = comparison_cells(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in cells.header)
 
     def td(i: int, j: int, text: str) -> str:
@@ -61,7 +61,7 @@ def to_html(rows: list[RunRow]) -> str:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in cells.footnotes)
     footnotes = f'<ul class="claims">{notes}</ul>' if notes else ""
     figures = "".join(f'<figure class="plot"><figcaption>{html.escape(t)}</figcaption>{svg}</figure>'
-                      for t, svg in _plots(rows))
+                      for t, svg in all_plots(rows))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>owb compare</title>
 <style>

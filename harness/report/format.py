@@ -15,9 +15,9 @@ def fmt_metric(metric: MetricSummary | None) -> str:
     return f"{metric.value:.1f} [{lo:.1f}, {hi:.1f}]"
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def fmt_number(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _p(stat: Any, field: str) -> float | None:
+def stat_field(stat: Any, field: str) -> float | None:
     return getattr(stat, field) if stat is not None else None

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.records.sample import split_name
 from harness.report.rows import RunRow
 
 
@@ -19,7 +18,7 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
-def _plots(rows: list[RunRow]) -> list[tuple[str, str]]:
+def all_plots(rows: list[RunRow]) -> list[tuple[str, str]]:
     """(title, inline SVG) per task: score against output tokens/s, and bars with 95% CIs."""
     import matplotlib
 
@@ -95,12 +94,12 @@ def _budget_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
     """Per task run at several thinking budgets: the primary score against output tokens per sample, one line per
     run (the curve to pick a budget from)."""
     plots = []
-    bases = dict.fromkeys(split_name(t)[0] for r in rows for t in r.costs if split_name(t)[1] is not None)
+    bases = dict.fromkeys(base for r in rows for t, (base, _) in r.budgets.items() if t in r.costs)
     for base in bases:
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for r in rows:
-            points = sorted((r.costs[t].output_tokens_per_sample, _primary_value(r, t), split_name(t)[1])
-                            for t in r.costs if split_name(t)[0] == base and split_name(t)[1] is not None)
+            points = sorted((r.costs[t].output_tokens_per_sample, _primary_value(r, t), budget)
+                            for t, (task, budget) in r.budgets.items() if task == base and t in r.costs)
             points = [(x, y, b) for x, y, b in points if y is not None]
             if points:
                 ax.plot([x for x, _, _ in points], [y for _, y, _ in points], marker="o", label=r.label)

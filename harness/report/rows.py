@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config.cards import PublishedScore
-from harness.core.stats import percentiles
 from harness.measure.perf import run_output_tokens_per_s
+from harness.records.base import Percentiles
 from harness.records.run import MetricSummary, RunRecord, TaskCost
+from harness.records.sample import base_task
 from harness.records.store import RunDir
 
 
@@ -52,6 +53,7 @@ class RunRow:
     output_tokens_per_s: float | None
     ttft_p50_s: float | None
     costs: dict[str, TaskCost]
+    budgets: dict[str, tuple[str, int]]  # task@thinkN -> (the task, N), as recorded in its generation settings
 
     @property
     def label(self) -> str:
@@ -70,7 +72,7 @@ def load_row(path: Path) -> RunRow:
         shown = [ShownClaim(c, not lo <= c.value <= hi) for c in matching_claims(record, task, metric)]
         if shown:
             claims[(task, metric)] = shown
-    ttft = percentiles([s.ttft_s for t in record.tasks for s in run_dir.load_samples(t)])
+    ttft = Percentiles.of([s.ttft_s for t in record.tasks for s in run_dir.load_samples(t)])
     return RunRow(
         run_id=record.run_id,
         model=record.model.id,
@@ -82,4 +84,6 @@ def load_row(path: Path) -> RunRow:
         output_tokens_per_s=run_output_tokens_per_s(record),
         ttft_p50_s=ttft.p50 if ttft else None,
         costs={t: e.cost for t, e in record.tasks.items() if e.cost is not None},
+        budgets={t: (base_task(t, b), b) for t, e in record.tasks.items()
+                 if (b := e.config.generation.thinking_budget) is not None},
     )

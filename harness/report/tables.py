@@ -6,8 +6,8 @@ from rich.table import Table
 
 from harness.records.bench import BenchRecord
 from harness.records.run import RunRecord
-from harness.report.cells import _cells
-from harness.report.format import _fmt, _p, fmt_metric
+from harness.report.cells import comparison_cells
+from harness.report.format import fmt_metric, fmt_number, stat_field
 from harness.report.rows import RunRow
 
 
@@ -26,10 +26,10 @@ def run_table(record: RunRecord) -> Table:
                 name,
                 fmt_metric(metric),
                 str(entry.n) if first else "",
-                _fmt(entry.truncated_rate, ".1f") if first else "",
-                _fmt(perf.output_tokens_per_s if perf else None, ".1f") if first else "",
-                _fmt(_p(perf.ttft_s if perf else None, "p50"), ".3f") if first else "",
-                _fmt(_p(perf.e2e_s if perf else None, "p50"), ".3f") if first else "",
+                fmt_number(entry.truncated_rate, ".1f") if first else "",
+                fmt_number(perf.output_tokens_per_s if perf else None, ".1f") if first else "",
+                fmt_number(stat_field(perf.ttft_s if perf else None, "p50"), ".3f") if first else "",
+                fmt_number(stat_field(perf.e2e_s if perf else None, "p50"), ".3f") if first else "",
             )
     return table
 
@@ -43,23 +43,24 @@ def bench_table(record: BenchRecord) -> Table:
                    "e2e p50 s"):
         table.add_column(column, justify="right")
     for lvl in record.levels:
-        tpot = _p(lvl.tpot_s, "p50")
+        tpot = stat_field(lvl.tpot_s, "p50")
         table.add_row(str(lvl.concurrency), f"{lvl.request_throughput:.2f}", f"{lvl.output_tokens_per_s:.1f}",
-                      f"{lvl.total_tokens_per_s:.1f}", _fmt(_p(lvl.ttft_s, "p50"), ".3f"),
-                      _fmt(_p(lvl.ttft_s, "p99"), ".3f"), _fmt(1000 * tpot if tpot else None, ".2f"),
-                      _fmt(_p(lvl.e2e_s, "p50"), ".3f"))
+                      f"{lvl.total_tokens_per_s:.1f}", fmt_number(stat_field(lvl.ttft_s, "p50"), ".3f"),
+                      fmt_number(stat_field(lvl.ttft_s, "p99"), ".3f"),
+                      fmt_number(1000 * tpot if tpot else None, ".2f"),
+                      fmt_number(stat_field(lvl.e2e_s, "p50"), ".3f"))
     if roof:
         share = roof.batch1_share_of_limit
         table.caption = (f"{roof.memory} bandwidth {roof.memory_bandwidth_gb_s:.0f} GB/s; batch-1 decode limit "
                          f"{roof.batch1_decode_limit_tok_s:.0f} tok/s; measured "
-                         f"{_fmt(roof.batch1_decode_measured_tok_s, '.0f')} tok/s"
+                         f"{fmt_number(roof.batch1_decode_measured_tok_s, '.0f')} tok/s"
                          + (f" ({100 * share:.0f}% of the limit)" if share else ""))
     return table
 
 
 def compare_table(rows: list[RunRow]) -> Table:
     """The comparison for the terminal, the published claims' protocols and sources below it."""
-    cells = _cells(rows)
+    cells = comparison_cells(rows)
     table = Table(title="owb compare (values in %, 95% CI in brackets)", caption="\n".join(cells.footnotes) or None,
                   caption_justify="left")
     for name in cells.header:

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.config.base import DataSource
 from harness.config.taskspec import TaskSpec
-from harness.core.errors import DataError
+from harness.core.errors import DataError, first_line
 from harness.core.hashing import stable_hash
 from harness.core.hub import cached_commit, hub_reachable
 from harness.core.paths import TASKS_DIR
@@ -171,9 +171,8 @@ def _hub_rows(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
 
         dataset = datasets.load_dataset(hf.path, hf.name, split=split, revision=hf.revision)
     except Exception as exc:  # noqa: BLE001 - network, auth and missing-revision errors all end here
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
-            f"cannot load {hf.path}@{hf.revision[:12]} from the Hugging Face Hub ({first}); "
+            f"cannot load {hf.path}@{hf.revision[:12]} from the Hugging Face Hub ({first_line(exc)}); "
             "use --data-dir DIR for a local copy or --data fixture"
         ) from None
     return [dict(row) for row in dataset]

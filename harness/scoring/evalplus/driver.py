@@ -295,7 +295,7 @@ def _reference_main(job_blob: str, inputs_blob: str, nonce: str) -> None:
 
 _SHIPPED: tuple[Any, ...] = (_TimeLimit, _plain, _digest, _is_floats, _flat, _allclose, _poly, _surface_area,
                              _digit_distance, _check, _compare, _quiet, _seal, _candidate_main, _reference_main)
-_SEALED = ", ".join(o.__name__ for o in _SHIPPED if o not in (_seal, _reference_main))
-_SOURCE = ("import hashlib\nimport io\nimport math\nimport pickle\nfrom typing import Any\n\n\n"
+SEALED_NAMES = ", ".join(o.__name__ for o in _SHIPPED if o not in (_seal, _reference_main))
+SOURCE = ("import hashlib\nimport io\nimport math\nimport pickle\nfrom typing import Any\n\n\n"
            + "\n\n".join(inspect.getsource(o) for o in _SHIPPED))
-DRIVER_HASH = hashlib.sha256(f"{_SOURCE}\n{sys.version}\n{BIG_OUTPUT}".encode()).hexdigest()[:16]
+DRIVER_HASH = hashlib.sha256(f"{SOURCE}\n{sys.version}\n{BIG_OUTPUT}".encode()).hexdigest()[:16]

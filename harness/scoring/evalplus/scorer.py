@@ -21,8 +21,6 @@ from harness.sandbox.base import ExecResult, Limits, Sandbox
 from harness.scoring.base import Scored, ScoreInfo, ScorerBase, ToScore
 from harness.scoring.code import extract_code, function_solution
 from harness.scoring.evalplus.driver import (
-    _SEALED,
-    _SOURCE,
     BIG_OUTPUT,
     DRIVER_HASH,
     GT_TIME_LIMIT_FACTOR,
@@ -30,6 +28,8 @@ from harness.scoring.evalplus.driver import (
     PHASE_SLACK_S,
     PHASES,
     REFERENCE_WALL_S,
+    SEALED_NAMES,
+    SOURCE,
     STARTUP_S,
     TIMEOUT_PER_TASK,
 )
@@ -162,7 +162,7 @@ class EvalPlusScorer(ScorerBase):
                 del todo[key]
         pending = sorted(todo.values(), key=lambda p: -sum(p.counts.values()))
         nonces = [secrets.token_hex(12) for _ in pending]
-        programs = [f"{_SOURCE}\n\n_reference_main({_pack(p.job())!r}, {p.inputs!r}, {n!r})\n"
+        programs = [f"{SOURCE}\n\n_reference_main({_pack(p.job())!r}, {p.inputs!r}, {n!r})\n"
                     for p, n in zip(pending, nonces, strict=True)]
         for p, n, r in zip(pending, nonces, self.sandbox.run_many(programs, [REFERENCE_WALL_S] * len(programs)),
                            strict=True):
@@ -200,7 +200,7 @@ class EvalPlusScorer(ScorerBase):
         budget = {p: min(TIMEOUT_PER_TASK, sum(limits[p])) + PHASE_SLACK_S for p in PHASES}
         recompute = expected.digest_s + sum(expected.times[p][i] for p in PHASES for i in expected.big[p])
         job = _pack({**problem.job(), "code": code, "limits": limits, "budget": budget})
-        program = (f"{_SOURCE}\n\n_seal([{_SEALED}])['_candidate_main']({job!r}, {problem.inputs!r}, "
+        program = (f"{SOURCE}\n\n_seal([{SEALED_NAMES}])['_candidate_main']({job!r}, {problem.inputs!r}, "
                    f"{expected.packed!r}, {nonce!r})\n")
         return program, sum(budget.values()) + STARTUP_S + 2 * recompute
 
