@@ -11,7 +11,8 @@ from unittest import mock
 
 import pytest
 
-from tests.helpers import SHARED_DATA
+from harness.engines.registry import BACKENDS, register_backend
+from tests.helpers import SHARED_DATA, FakeBackend
 
 try:  # rouge-score imports absl, whose log handler keeps the sys.stderr of the moment it was imported (pytest's
     # capture file at collection) and closes that stream when logging is reconfigured (vLLM's engine start does)
@@ -49,3 +50,12 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "gsm8k" / "test.jsonl").is_file():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def fake_backend() -> Iterator[type[FakeBackend]]:
+    """The in-process test backend, registered as `fake` for the test only."""
+    register_backend("fake", FakeBackend)
+    FakeBackend.opened.clear()
+    yield FakeBackend
+    BACKENDS.unregister("fake")

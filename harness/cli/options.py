@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, Literal, Optional, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -31,6 +31,46 @@ Device = Annotated[Optional[str], typer.Option(help="hf: cpu | cuda (= --backend
                                                rich_help_panel=ENGINE)]
 FastPath = Annotated[Optional[str], typer.Option(help="hf: auto | static | continuous | off", rich_help_panel=ENGINE)]
 RunDirs = Annotated[list[Path], typer.Argument(help="run directories")]
+
+
+def _opt(help: str, panel: str, **kwargs: Any) -> Any:
+    return typer.Option(help=help, rich_help_panel=panel, **kwargs)
+
+
+# owb run
+RunModel = Annotated[Optional[str], _opt("model card id or YAML path (none: the demo)", WHAT)]
+Tasks = Annotated[Optional[str], _opt("comma-separated task names (default gsm8k,math500)", WHAT)]
+Suite = Annotated[Optional[str], _opt("a task suite under its protocol: reasoning", WHAT)]
+Protocol = Annotated[Optional[str], _opt("evaluation protocol: r1 (k samples, thinking)", WHAT)]
+Limit = Annotated[Optional[int], _opt("first N documents per task", WHAT, min=1)]
+Samples = Annotated[Optional[int], _opt("samples per document (default 1, or the protocol's)", WHAT, min=1)]
+Thinking = Annotated[Optional[Literal["on", "off"]], _opt("thinking mode (default: the card's)", WHAT)]
+Greedy = Annotated[bool, _opt("greedy decoding instead of the card's sampling", WHAT)]
+MaxNewTokens = Annotated[Optional[int], _opt("override the card's budget", WHAT)]
+ThinkingBudget = Annotated[Optional[str], _opt("cut thinking at N tokens, then answer; N1,N2,... runs each budget "
+                                               "(task@thinkN)", WHAT)]
+DataFrom = Annotated[Literal["auto", "hf", "local", "fixture", "package"], _opt("where documents come from", DATA)]
+DataDir = Annotated[Optional[Path], _opt("local data directory (or OWB_DATA_DIR)", DATA)]
+LmevalInclude = Annotated[Optional[list[Path]], _opt("directory of lm-eval task YAMLs", DATA)]
+BackendName = Annotated[str, _opt("hf | vllm | openai | replay", ENGINE)]
+BatchSize = Annotated[Optional[int], _opt("requests in flight (hf 16, vllm 256, openai 64)", ENGINE)]
+Tp = Annotated[Optional[int], _opt("tensor parallel size", ENGINE)]
+Pp = Annotated[Optional[int], _opt("pipeline parallel size", ENGINE)]
+Dp = Annotated[Optional[int], _opt("data parallel size", ENGINE)]
+DistributedBackend = Annotated[Optional[str], _opt("parallel workers: mp | ray", ENGINE)]
+Replay = Annotated[Optional[Path], _opt("replay: JSONL of stored outputs (= backend arg)", ENGINE)]
+GpuMemoryUtilization = Annotated[Optional[float], _opt("vllm: memory share", ENGINE)]
+MaxModelLen = Annotated[Optional[int], _opt("vllm: max_model_len", ENGINE)]
+Output = Annotated[Path, _opt("directory for run directories", FILES)]
+Resume = Annotated[Optional[Path], _opt("finish an interrupted run directory", FILES)]
+Shard = Annotated[Optional[str], typer.Option("--shard", help="I/N: shard I of N of each task (owb merge joins them)",
+                                              rich_help_panel=FILES)]
+UnsafeExec = Annotated[bool, _opt("run model-written code without a sandbox where none isolates (bubblewrap and "
+                                  "user namespaces missing)", FILES)]
+GpuHourlyUsd = Annotated[Optional[float], _opt("GPU price per hour: $ per 1M tokens and per 1,000 correct answers",
+                                               FILES)]
+PriceIn = Annotated[Optional[float], _opt("API price, USD per 1M prompt tokens", FILES)]
+PriceOut = Annotated[Optional[float], _opt("API price, USD per 1M output tokens", FILES)]
 
 
 def backend_args(pairs: list[str], **named: object) -> dict[str, Any]:

@@ -6,24 +6,49 @@ import importlib.util
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.cli.app import console, err
 from harness.cli.options import (
-    DATA,
-    ENGINE,
-    FILES,
-    WHAT,
     BackendArg,
+    BackendName,
     BaseUrl,
+    BatchSize,
+    DataDir,
+    DataFrom,
     Device,
+    DistributedBackend,
+    Dp,
     Dtype,
     EngineArg,
     FastPath,
+    GpuHourlyUsd,
+    GpuMemoryUtilization,
+    Greedy,
+    Limit,
+    LmevalInclude,
+    MaxModelLen,
+    MaxNewTokens,
+    Output,
+    Pp,
+    PriceIn,
+    PriceOut,
+    Protocol,
+    Replay,
+    Resume,
+    RunModel,
+    Samples,
     Seed,
+    Shard,
+    Suite,
+    Tasks,
+    Thinking,
+    ThinkingBudget,
+    Tp,
+    UnsafeExec,
     backend_args,
     integers,
     shard,
@@ -92,71 +117,17 @@ def _with_suite(suite: str | None, tasks: str | None, protocol: str | None) -> t
     return ",".join(suite_tasks), protocol or suite_protocol
 
 
-def run(
-    model: Annotated[Optional[str], typer.Option(help="model card id or YAML path (none: the demo)",
-                                                 rich_help_panel=WHAT)] = None,
-    tasks: Annotated[Optional[str], typer.Option(help="comma-separated task names (default gsm8k,math500)",
-                                                 rich_help_panel=WHAT)] = None,
-    suite: Annotated[Optional[str], typer.Option(help="a task suite under its protocol: reasoning",
-                                                 rich_help_panel=WHAT)] = None,
-    protocol: Annotated[Optional[str], typer.Option(help="evaluation protocol: r1 (k samples, thinking)",
-                                                    rich_help_panel=WHAT)] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="first N documents per task", rich_help_panel=WHAT)
-                     ] = None,
-    samples: Annotated[Optional[int], typer.Option(min=1, help="samples per document (default 1, or the protocol's)",
-                                                   rich_help_panel=WHAT)] = None,
-    thinking: Annotated[Optional[Literal["on", "off"]], typer.Option(help="thinking mode (default: the card's)",
-                                                                     rich_help_panel=WHAT)] = None,
-    greedy: Annotated[bool, typer.Option(help="greedy decoding instead of the card's sampling",
-                                         rich_help_panel=WHAT)] = False,
-    max_new_tokens: Annotated[Optional[int], typer.Option(help="override the card's budget", rich_help_panel=WHAT)
-                              ] = None,
-    thinking_budget: Annotated[Optional[str], typer.Option(
-        help="cut thinking at N tokens, then answer; N1,N2,... runs each budget (task@thinkN)", rich_help_panel=WHAT)
-    ] = None,
-    seed: Seed = 1234,
-    data: Annotated[Literal["auto", "hf", "local", "fixture", "package"], typer.Option(
-        help="where documents come from", rich_help_panel=DATA)] = "auto",
-    data_dir: Annotated[Optional[Path], typer.Option(help="local data directory (or OWB_DATA_DIR)",
-                                                     rich_help_panel=DATA)] = None,
-    lmeval_include: Annotated[Optional[list[Path]], typer.Option(help="directory of lm-eval task YAMLs",
-                                                                 rich_help_panel=DATA)] = None,
-    backend: Annotated[str, typer.Option(help="hf | vllm | openai | replay", rich_help_panel=ENGINE)] = "hf",
-    batch_size: Annotated[Optional[int], typer.Option(help="requests in flight (hf 16, vllm 256, openai 64)",
-                                                      rich_help_panel=ENGINE)] = None,
-    dtype: Dtype = None,
-    tp: Annotated[Optional[int], typer.Option(help="tensor parallel size", rich_help_panel=ENGINE)] = None,
-    pp: Annotated[Optional[int], typer.Option(help="pipeline parallel size", rich_help_panel=ENGINE)] = None,
-    dp: Annotated[Optional[int], typer.Option(help="data parallel size", rich_help_panel=ENGINE)] = None,
-    distributed_backend: Annotated[Optional[str], typer.Option(help="parallel workers: mp | ray",
-                                                               rich_help_panel=ENGINE)] = None,
-    backend_arg: BackendArg = None,
-    engine_arg: EngineArg = None,
-    base_url: BaseUrl = None,
-    replay: Annotated[Optional[Path], typer.Option(help="replay: JSONL of stored outputs (= backend arg)",
-                                                   rich_help_panel=ENGINE)] = None,
-    device: Device = None,
-    fast_path: FastPath = None,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="vllm: memory share",
-                                                                    rich_help_panel=ENGINE)] = None,
-    max_model_len: Annotated[Optional[int], typer.Option(help="vllm: max_model_len", rich_help_panel=ENGINE)] = None,
-    output: Annotated[Path, typer.Option(help="directory for run directories", rich_help_panel=FILES)
-                      ] = Path("runs"),
-    resume: Annotated[Optional[Path], typer.Option(help="finish an interrupted run directory",
-                                                   rich_help_panel=FILES)] = None,
-    shard_of: Annotated[Optional[str], typer.Option("--shard", help="I/N: shard I of N of each task (owb merge "
-                                                    "joins them)", rich_help_panel=FILES)] = None,
-    unsafe_exec: Annotated[bool, typer.Option(help="run model-written code without a sandbox where none isolates "
-                                                   "(bubblewrap and user namespaces missing)",
-                                              rich_help_panel=FILES)] = False,
-    gpu_hourly_usd: Annotated[Optional[float], typer.Option(help="GPU price per hour: $ per 1M tokens and per "
-                                                                 "1,000 correct answers", rich_help_panel=FILES)
-                              ] = None,
-    price_in: Annotated[Optional[float], typer.Option(help="API price, USD per 1M prompt tokens",
-                                                      rich_help_panel=FILES)] = None,
-    price_out: Annotated[Optional[float], typer.Option(help="API price, USD per 1M output tokens",
-                                                       rich_help_panel=FILES)] = None,
-) -> None:
+def run(model: RunModel = None, tasks: Tasks = None, suite: Suite = None, protocol: Protocol = None,
+        limit: Limit = None, samples: Samples = None, thinking: Thinking = None, greedy: Greedy = False,
+        max_new_tokens: MaxNewTokens = None, thinking_budget: ThinkingBudget = None, seed: Seed = 1234,
+        data: DataFrom = "auto", data_dir: DataDir = None, lmeval_include: LmevalInclude = None,
+        backend: BackendName = "hf", batch_size: BatchSize = None, dtype: Dtype = None, tp: Tp = None, pp: Pp = None,
+        dp: Dp = None, distributed_backend: DistributedBackend = None, backend_arg: BackendArg = None,
+        engine_arg: EngineArg = None, base_url: BaseUrl = None, replay: Replay = None, device: Device = None,
+        fast_path: FastPath = None, gpu_memory_utilization: GpuMemoryUtilization = None,
+        max_model_len: MaxModelLen = None, output: Output = Path("runs"), resume: Resume = None,
+        shard_of: Shard = None, unsafe_exec: UnsafeExec = False, gpu_hourly_usd: GpuHourlyUsd = None,
+        price_in: PriceIn = None, price_out: PriceOut = None) -> None:
     """Evaluate a model on tasks; with no model, the demo (a real 135M model on a few real documents)."""
     tasks, protocol = _with_suite(suite, tasks, protocol)
     values: dict[str, Any] = {

@@ -51,7 +51,7 @@ def test_greedy_runs_are_reproducible(tmp_path: Path) -> None:
 
 def test_samples_k_writes_k_per_doc_and_pass1_is_their_mean(tmp_path: Path) -> None:
     replay = tmp_path / "replay.jsonl"
-    fixture = Path(__file__).resolve().parent.parent / "tasks" / "fixtures" / "gsm8k.jsonl"
+    fixture = Path(__file__).resolve().parents[2] / "tasks" / "fixtures" / "gsm8k.jsonl"
     rows = [json.loads(x) for x in fixture.read_text().splitlines()][:3]
     lines = []
     for i, row in enumerate(rows):

@@ -23,7 +23,7 @@ from harness.scoring.base import ToScore
 from tests.contract import check_run  # noqa: E402
 from tests.helpers import FIXTURES, REPO, SHARED_DATA, run_cli, samples, write_replay  # noqa: E402
 
-TEMPLATES = Path(__file__).parent / "fixtures" / "lmeval"
+TEMPLATES = Path(__file__).parents[1] / "fixtures" / "lmeval"
 GSM8K = SHARED_DATA / "gsm8k" / "test.jsonl"
 MATH500 = SHARED_DATA / "math500" / "test.jsonl"
 STRICT, FLEX = "exact_match,strict-match", "exact_match,flexible-extract"

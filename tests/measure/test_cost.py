@@ -9,18 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import ConfigError
-from harness.engines.registry import BACKENDS, register_backend
 from harness.report.export import to_csv, to_html, to_markdown
 from harness.report.rows import load_row
 from tests.contract import check_run
 from tests.helpers import FakeBackend, fixture_rows, run_cli, write_replay
-
-
-@pytest.fixture
-def fake() -> None:
-    register_backend("fake", FakeBackend)
-    yield
-    BACKENDS.unregister("fake")
 
 
 def _run(tmp_path: Path, name: str, *args: str) -> Path:
@@ -28,7 +20,7 @@ def _run(tmp_path: Path, name: str, *args: str) -> Path:
                    "--backend-arg", "answer=so it is \\boxed{8}", "--output", str(tmp_path / name), *args)
 
 
-def test_dollars_tokens_and_energy_per_correct_answer(fake: None, tmp_path: Path) -> None:
+def test_dollars_tokens_and_energy_per_correct_answer(fake_backend: type[FakeBackend], tmp_path: Path) -> None:
     """The fake engine answers 8 everywhere: one of the ten fixture problems is right; it writes 4 tokens each."""
     run_dir = _run(tmp_path, "gpu", "--gpu-hourly-usd", "3.6")
     record = check_run(run_dir)
@@ -50,7 +42,7 @@ def test_dollars_tokens_and_energy_per_correct_answer(fake: None, tmp_path: Path
         _run(tmp_path, "both", "--gpu-hourly-usd", "1", "--price-in", "1", "--price-out", "1")
 
 
-def test_compare_shows_cost_columns_and_plots(fake: None, tmp_path: Path) -> None:
+def test_compare_shows_cost_columns_and_plots(fake_backend: type[FakeBackend], tmp_path: Path) -> None:
     cheap = _run(tmp_path, "cheap", "--gpu-hourly-usd", "1")
     dear = _run(tmp_path, "dear", "--gpu-hourly-usd", "100")
     rows = [load_row(cheap), load_row(dear)]
@@ -71,7 +63,7 @@ def test_summaries_have_no_correct_count_for_continuous_scores(tmp_path: Path) -
     assert cost["correct"] is None and cost["output_tokens_per_correct"] is None
 
 
-def test_the_budget_curve_is_drawn_for_runs_with_several_budgets(fake: None, tmp_path: Path) -> None:
+def test_the_budget_curve_is_drawn_for_runs_with_several_budgets(fake_backend: type[FakeBackend], tmp_path: Path) -> None:
     run_dir = run_cli("--model", "tiny-llama", "--backend", "fake", "--tasks", "math500", "--data", "fixture",
                       "--thinking-budget", "2,4", "--max-new-tokens", "16", "--output", str(tmp_path),
                       "--backend-arg", "answer=thinking thinking thinking thinking thinking thinking \\boxed{8}")

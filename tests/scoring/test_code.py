@@ -80,7 +80,7 @@ def test_all_mbpp_reference_solutions_of_the_test_split_pass(shared_data: Path, 
 
 
 def test_wrong_solutions_fail_and_pass_at_k_uses_the_unbiased_estimator(tmp_path: Path) -> None:
-    fixture = Path(__file__).resolve().parent.parent / "tasks" / "fixtures" / "humaneval.jsonl"
+    fixture = Path(__file__).resolve().parents[2] / "tasks" / "fixtures" / "humaneval.jsonl"
     rows = [json.loads(x) for x in fixture.read_text().splitlines()]
     lines = []
     for doc_index, r in enumerate(rows):
@@ -130,7 +130,7 @@ def test_without_a_sandbox_code_tasks_need_unsafe_exec(tmp_path: Path, monkeypat
     sandbox.detect_mode.cache_clear()
     monkeypatch.setattr(sandbox, "_probe", lambda mode: "not available here")
     try:
-        rows = [json.loads(x) for x in (Path(__file__).resolve().parent.parent / "tasks" / "fixtures" /
+        rows = [json.loads(x) for x in (Path(__file__).resolve().parents[2] / "tasks" / "fixtures" /
                                         "humaneval.jsonl").read_text().splitlines()]
         lines = [{"task": "humaneval", "doc_id": r["task_id"], "sample_idx": 0, "output": r["prompt"] +
                   r["canonical_solution"]} for r in rows]

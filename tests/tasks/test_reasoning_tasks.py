@@ -12,7 +12,7 @@ import pytest
 from harness.config.taskspec import load_task_spec
 from harness.scoring.maths import last_boxed
 from tests.contract import check_run
-from tests.helpers import REPO, run_cli, samples, write_replay
+from tests.helpers import REPO, FakeBackend, run_cli, samples, write_replay
 
 TASKS = {"aime24": 30, "aime25": 30, "amc23": 40, "minerva_math": 272, "olympiadbench": 675}
 
@@ -129,19 +129,12 @@ def test_the_r1_protocol_takes_each_tasks_k_and_refuses_greedy(tmp_path: Path) -
         plan_task(resolve_task("gsm8k"), card, mode, opts)
 
 
-def test_the_reasoning_suite_runs_each_task_under_its_protocol(tmp_path: Path) -> None:
+def test_the_reasoning_suite_runs_each_task_under_its_protocol(fake_backend: type[FakeBackend], tmp_path: Path) -> None:
     """--suite reasoning: AIME 2024/2025, MATH-500, AMC 2023, HumanEval+ and MBPP+ under the R1 protocol, each with
     its own k (here capped by --samples 2 to stay small), through an in-process engine on the fixtures."""
-    from harness.engines.registry import BACKENDS, register_backend
-    from tests.helpers import FakeBackend
-
-    register_backend("fake", FakeBackend)
-    try:
-        run_dir = run_cli("--model", "tiny-llama", "--backend", "fake", "--suite", "reasoning", "--samples", "2",
-                          "--data", "fixture", "--limit", "2", "--output", str(tmp_path),
-                          "--backend-arg", "answer=thinking </think> \\boxed{24}")
-    finally:
-        BACKENDS.unregister("fake")
+    run_dir = run_cli("--model", "tiny-llama", "--backend", "fake", "--suite", "reasoning", "--samples", "2",
+                      "--data", "fixture", "--limit", "2", "--output", str(tmp_path),
+                      "--backend-arg", "answer=thinking </think> \\boxed{24}")
     record = check_run(run_dir)
     assert list(record["tasks"]) == ["aime24", "aime25", "math500", "amc23", "humaneval_plus", "mbpp_plus"]
     assert record["invocation"]["protocol"] == "r1" and record["thinking"] == "on"

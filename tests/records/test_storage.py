@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import ConfigError, StorageError
-from harness.engines.registry import BACKENDS, register_backend
 from harness.pipeline.runner import run
 from harness.records.run import RunOptions
 from harness.records.store import RunDir
@@ -19,19 +18,12 @@ from tests.contract import check_run
 from tests.helpers import FakeBackend, samples
 
 
-@pytest.fixture
-def fake() -> None:
-    register_backend("fake", FakeBackend)
-    yield
-    BACKENDS.unregister("fake")
-
-
 def _mount(target: Path, size: str) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], check=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
-def test_a_full_disk_ends_cleanly_and_resume_finishes(fake: None, tmp_path: Path) -> None:
+def test_a_full_disk_ends_cleanly_and_resume_finishes(fake_backend: type[FakeBackend], tmp_path: Path) -> None:
     """A 96 KiB tmpfs fills up while samples are appended: one StorageError naming the file and how to resume; after
     the disk grows, --resume finishes with every sample once (a line torn by the full disk is cut off first)."""
     disk = tmp_path / "disk"
