@@ -33,14 +33,14 @@ demo: setup
 	$(BIN)/owb run
 
 test: setup
-	$(BIN)/ruff check harness tests scripts
-	$(BIN)/mypy harness
+	$(BIN)/ruff check harness tests scripts benchmarks
+	$(BIN)/mypy harness benchmarks
 	$(BIN)/python -m pytest -q
 
 # The fast tier: unit tests and the pipeline through an in-process fake backend (< 2 min on 2 cores).
 test-fast: setup
-	$(BIN)/ruff check harness tests scripts
-	$(BIN)/mypy harness
+	$(BIN)/ruff check harness tests scripts benchmarks
+	$(BIN)/mypy harness benchmarks
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # CI regression job: SmolLM2-135M-Instruct on SciTLDR vs results/baselines (paired test); `make baselines` refreshes.
