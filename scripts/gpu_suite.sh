@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU evidence in one device call: scripts/gpu_suite.py (bandwidth; the 1.5B/7B shapes through transformers and
+# The GPU evidence in one device call: benchmarks/gpu_suite/ (bandwidth; the 1.5B/7B shapes through transformers and
 # owb's hf fast paths; raw vLLM beside owb's vLLM backend; a timed `owb run`; lm-eval's vLLM and hf backends; a CUDA
 # token-identity smoke), results in <out>/suite.json and <out>/suite.md. This wrapper only sets up the interpreter.
 #
@@ -44,4 +44,4 @@ if [ -d .gpu_suite/wheels ] && [[ " $* " != *" --cpu-smoke "* ]]; then
 fi
 [ -d /tmp/vsite ] && export PYTHONPATH=/tmp/vsite${PYTHONPATH:+:$PYTHONPATH}  # vLLM staged by gpu_vllm/final.sh
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-exec "$python" scripts/gpu_suite.py "$@"
+exec "$python" -m benchmarks.gpu_suite "$@"

@@ -6,13 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.records.lines import SUFFIXES, LinesFile
+
 RUN_KEYS = {"schema_version", "run_id", "created_at", "model", "backend", "environment", "tasks"}
 ENV_KEYS = {"python", "torch", "transformers", "vllm", "gpu", "driver", "cpu", "git_commit"}
 TASK_KEYS = {"n", "metrics", "truncated_rate", "config", "perf"}
 CONFIG_KEYS = {"spec_hash", "data", "prompt_hash", "generation"}
 PERF_KEYS = {"wall_s", "prompt_tokens", "output_tokens", "output_tokens_per_s", "ttft_s", "tpot_s", "e2e_s"}
-SAMPLE_KEYS = {"key", "doc_id", "sample_idx", "prompt", "raw_output", "reasoning", "answer", "extracted",
-               "target", "scores", "finish_reason", "prompt_tokens", "output_tokens", "ttft_s", "e2e_s"}
+SAMPLE_KEYS = {"key", "doc_id", "sample_idx", "prompt_hash", "raw_output", "reasoning_span", "answer_span",
+               "extracted", "target", "scores", "finish_reason", "prompt_tokens", "output_tokens", "ttft_s", "e2e_s"}
+# lines written by schemas 1 and 2 (a resumed old run keeps them beside new ones)
+SAMPLE_KEYS_V2 = {"key", "doc_id", "sample_idx", "prompt", "raw_output", "reasoning", "answer", "extracted",
+                  "target", "scores", "finish_reason", "prompt_tokens", "output_tokens", "ttft_s", "e2e_s"}
 METRICS = {"gsm8k": {"strict_match", "flexible_match", "math_verify"}, "math500": {"math_verify"}}
 
 
@@ -35,16 +40,29 @@ def check_run(run_dir: Path) -> dict[str, Any]:
             assert set(metric) == {"value", "stderr", "ci95", "score", "higher_is_better", "scale"}
             lo, hi = metric["ci95"]
             assert 0.0 <= lo <= metric["value"] <= hi <= 100.0
-        lines = (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()
-        samples = [json.loads(line) for line in lines]
+        samples = _lines(run_dir / "samples", f"{task}.jsonl")
+        assert samples, f"no samples file for {task}"
+        prompts = _lines(run_dir / "samples", f"{task}.prompts.jsonl")
+        hashes = [p["prompt_hash"] for p in prompts]
+        assert len(hashes) == len(set(hashes)), "a prompt was stored twice"
+        named = {s["prompt_hash"] for s in samples if "prompt_hash" in s}
+        assert named <= set(hashes), "a sample names a prompt that is not stored"
         assert len(samples) == entry["n_samples"]
         keys = [s["key"] for s in samples]
         assert len(keys) == len(set(keys)), "a sample was recorded twice"
         for s in samples:
-            assert SAMPLE_KEYS <= s.keys(), SAMPLE_KEYS - s.keys()
+            keys = SAMPLE_KEYS if "prompt_hash" in s else SAMPLE_KEYS_V2
+            assert keys <= s.keys(), keys - s.keys()
             assert s["finish_reason"] in ("stop", "length")
             assert set(s["scores"]) >= METRICS.get(task, set())
     return record
+
+
+def _lines(directory: Path, name: str) -> list[dict[str, Any]]:
+    """The JSON lines of a file written plain, gzip or zstd (at most one of them; none: no lines)."""
+    found = [directory / (name + suffix) for suffix in SUFFIXES.values() if (directory / (name + suffix)).is_file()]
+    assert len(found) <= 1, found
+    return [json.loads(line) for _, line in LinesFile(found[0]).lines()] if found else []
 
 
 def check_bench(path: Path, input_len: int, output_len: int, levels: list[int], prompts: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from harness.engines.base import Backend, BackendOptions, EngineRequest, Generat
 from harness.engines.registry import make_backend
 from harness.records.base import BackendInfo
 from harness.records.sample import Timings
+from harness.records.store import RunDir
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("OWB_DATA_DIR") or REPO.parent / "shared" / "data")
@@ -101,9 +102,10 @@ def fixture_rows(task: str) -> list[dict[str, Any]]:
 
 
 def samples(run_dir: Path, task: str) -> list[dict[str, Any]]:
-    """A run's sample lines for a task, as written."""
-    path = run_dir / "samples" / f"{task}.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    """A run's samples of a task as owb reads them (any layout, any compression): every field, the prompt resolved
+    and the reasoning and answer as texts."""
+    return [{**record.model_dump(mode="json"), "reasoning": record.reasoning, "answer": record.answer}
+            for record in RunDir(run_dir).samples(task).records()]
 
 
 class FakeOptions(BackendOptions):

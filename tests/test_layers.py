@@ -16,7 +16,7 @@ from tests.helpers import REPO
 
 # docs/architecture.md's layer table, bottom first; a tuple holds siblings that must not import each other.
 RANK: list[str | tuple[str, ...]] = ["core", "config", "records", "sandbox", ("engines", "scoring"), "tasks", "lmeval",
-                                     "measure", "pipeline", "report", "cli"]
+                                     "measure", "pipeline", "report", "view", "cli"]
 HEAVY = ("torch", "transformers", "vllm", "lm_eval")
 
 

@@ -51,8 +51,8 @@ class PathResult(Model):
         return self.output_tokens_per_s is not None
 
 
-class HfBatch1(Model):
-    """The hf paths on the first prompt alone."""
+class HfPaths(Model):
+    """The hf paths of one scope, in the order they run."""
 
     plain_generate: PathResult | None = None
     owb_static: PathResult | None = None
@@ -65,12 +65,20 @@ class HfBatch1(Model):
         return [(name, path) for name, path in found if path is not None]
 
 
-class HfBatched(HfBatch1):
-    """The hf paths over all prompts, `batch` at a time."""
+class HfBatch1(HfPaths):
+    """The hf paths on the first prompt alone."""
+
+
+class BatchShape(Model):
+    """All prompts, `batch` at a time, each `output_len` tokens."""
 
     batch: int
     prompts: int
     output_len: int
+
+
+class HfBatched(HfPaths, BatchShape):
+    """The hf paths over all prompts, `batch` at a time (the shape's fields first, as suite.json has them)."""
 
 
 class HfResult(Model):
@@ -141,14 +149,19 @@ class OwbRunResult(Model):
     truncated_rate_pct: float | None = None
 
 
-class LmevalResult(PathResult):
-    """lm-eval's `generate_until` through one of its backends, with the path's figures."""
+class LmevalInfo(Model):
+    """lm-eval's version and engine, and whether it tokenises the prompts as the suite did."""
 
     lm_eval: str
-    engine_start_s: float | None = None
-    engine_args: dict[str, Any] | None = None
-    batch: int | None = None
+    engine_start_s: float | None = None  # vllm
+    engine_args: dict[str, Any] | None = None  # vllm
+    batch: int | None = None  # hf
     prompt_tokens_match: bool
+
+
+class LmevalResult(PathResult, LmevalInfo):
+    """lm-eval's `generate_until` through one of its backends: its info, then the path's figures (in that order)."""
+
     vs_raw_vllm: float | None = None
     vs_plain_generate: float | None = None
 
@@ -226,7 +239,7 @@ class Params(Model):
 class SuiteRecord(Model):
     """suite.json; a step's process writes the same record with its own sections and its entry in `steps`."""
 
-    suite_schema: str | None = Field(default=None, alias="schema")
+    suite_schema: str | None = Field(default=None, validation_alias="schema", serialization_alias="schema")
     mode: str | None = None
     device_name: str | None = None
     updated_at: str | None = None

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from harness.cli import catalog, compare, measure, run
+from harness.cli import catalog, compare, diagnose, measure, run, view
 from harness.cli.app import app, err
 from harness.core.errors import Interrupted, UserError
 from harness.core.log import warnings_to
@@ -17,11 +17,14 @@ app.command("run")(run.run)
 app.command("bench")(measure.bench_cmd)
 app.command("compare")(compare.compare)
 app.command("check")(compare.check_cmd)
+app.command("diagnose")(diagnose.diagnose)
+app.command("diff")(diagnose.diff)
 app.command("merge")(run.merge)
 app.command("rescore")(run.rescore)
 app.command("list")(catalog.list_)
 app.command("pin")(catalog.pin)
 app.command("fit")(measure.fit)
+app.command("view")(view.view)
 app.command("make-tiny")(measure.make_tiny_cmd)
 
 

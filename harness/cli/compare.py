@@ -12,27 +12,42 @@ from harness.cli.app import console
 from harness.cli.options import RunDirs
 from harness.core.errors import ConfigError
 from harness.report.check import check
+from harness.report.compare_json import to_json
+from harness.report.diagnose import diagnose_run
 from harness.report.export import to_csv, to_html, to_markdown
-from harness.report.rows import load_row
+from harness.report.rows import RunRow, load_row
 from harness.report.tables import compare_table
+from harness.report.verdict import DEFAULT_TOLERANCE
 
-WRITERS = {"md": to_markdown, "csv": to_csv, "html": to_html}
+FORMATS = {".md": "md", ".csv": "csv", ".html": "html", ".json": "json"}
+Tolerance = Annotated[float, typer.Option(min=0, help="points within which a run is consistent with a claim")]
+
+
+def _written(fmt: str, runs: list[Path], rows: list[RunRow], tolerance: float) -> str:
+    """The comparison in a file format; json and html carry each run's diagnosis too."""
+    if fmt == "md":
+        return to_markdown(rows)
+    if fmt == "csv":
+        return to_csv(rows)
+    diagnoses = [diagnose_run(path, tolerance) for path in runs]
+    return to_html(rows, diagnoses) if fmt == "html" else to_json(rows, diagnoses, tolerance)
 
 
 def compare(
     runs: RunDirs,
-    format: Annotated[Optional[str], typer.Option("--format", help="md | csv | html")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="md | csv | html | json")] = None,
     out: Annotated[Optional[Path], typer.Option(help="write to this file instead of stdout")] = None,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
 ) -> None:
-    """Compare runs side by side: metrics with CIs, published claims, speed."""
-    rows = [load_row(path) for path in runs]
+    """Compare runs side by side: metrics with CIs, published claims with verdicts, speed."""
+    rows = [load_row(path, tolerance) for path in runs]
     if format is None and out is None:
         console.print(compare_table(rows))
         return
-    fmt = format or {".md": "md", ".csv": "csv", ".html": "html"}.get(out.suffix if out else "", "md")
-    if fmt not in WRITERS:
-        raise ConfigError(f"--format must be md, csv or html, not '{fmt}'")
-    text = WRITERS[fmt](rows)
+    fmt = format or FORMATS.get(out.suffix if out else "", "md")
+    if fmt not in FORMATS.values():
+        raise ConfigError(f"--format must be md, csv, html or json, not '{fmt}'")
+    text = _written(fmt, runs, rows, tolerance)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -63,6 +63,8 @@ GpuMemoryUtilization = Annotated[Optional[float], _opt("vllm: memory share", ENG
 MaxModelLen = Annotated[Optional[int], _opt("vllm: max_model_len", ENGINE)]
 Output = Annotated[Path, _opt("directory for run directories", FILES)]
 Resume = Annotated[Optional[Path], _opt("finish an interrupted run directory", FILES)]
+Compress = Annotated[Literal["none", "gzip", "zstd"], _opt("compress samples files (read transparently everywhere)",
+                                                           FILES)]
 Shard = Annotated[Optional[str], typer.Option("--shard", help="I/N: shard I of N of each task (owb merge joins them)",
                                               rich_help_panel=FILES)]
 UnsafeExec = Annotated[bool, _opt("run model-written code without a sandbox where none isolates (bubblewrap and "
@@ -71,6 +73,27 @@ GpuHourlyUsd = Annotated[Optional[float], _opt("GPU price per hour: $ per 1M tok
                                                FILES)]
 PriceIn = Annotated[Optional[float], _opt("API price, USD per 1M prompt tokens", FILES)]
 PriceOut = Annotated[Optional[float], _opt("API price, USD per 1M output tokens", FILES)]
+MaxConcurrency = Annotated[Optional[int], _opt("openai: requests in flight (= --backend-arg batch_size)", ENGINE,
+                                               min=1)]
+RequestRate = Annotated[Optional[float], _opt("openai: requests per second, gamma arrivals as vllm bench serve "
+                                              "(= --backend-arg request_rate; burstiness=B and goodput='ttft:MS "
+                                              "tpot:MS' too)", ENGINE)]
+EnergyGpus = Annotated[Optional[str], _opt("openai: the server's GPUs on this machine to meter, NVML indices or "
+                                           "UUIDs (= --backend-arg energy_gpus); none: no energy", ENGINE)]
+
+
+def numbers(text: str | None, flag: str, inf: bool = False) -> tuple[float | None, ...]:
+    """Comma-separated numbers of a flag; `inf` (where allowed) is None: no limit."""
+    values: list[float | None] = []
+    for part in (p.strip() for p in (text or "").split(",") if p.strip()):
+        if inf and part.lower() in ("inf", "none"):
+            values.append(None)
+            continue
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ConfigError(f"{flag} takes comma-separated numbers{' or inf' if inf else ''}, not '{text}'") from None
+    return tuple(values)
 
 
 def backend_args(pairs: list[str], **named: object) -> dict[str, Any]:

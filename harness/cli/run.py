@@ -17,6 +17,7 @@ from harness.cli.options import (
     BackendName,
     BaseUrl,
     BatchSize,
+    Compress,
     DataDir,
     DataFrom,
     Device,
@@ -30,6 +31,7 @@ from harness.cli.options import (
     Greedy,
     Limit,
     LmevalInclude,
+    MaxConcurrency,
     MaxModelLen,
     MaxNewTokens,
     Output,
@@ -38,6 +40,7 @@ from harness.cli.options import (
     PriceOut,
     Protocol,
     Replay,
+    RequestRate,
     Resume,
     RunModel,
     Samples,
@@ -126,8 +129,10 @@ def run(model: RunModel = None, tasks: Tasks = None, suite: Suite = None, protoc
         engine_arg: EngineArg = None, base_url: BaseUrl = None, replay: Replay = None, device: Device = None,
         fast_path: FastPath = None, gpu_memory_utilization: GpuMemoryUtilization = None,
         max_model_len: MaxModelLen = None, output: Output = Path("runs"), resume: Resume = None,
+        compress: Compress = "none",
         shard_of: Shard = None, unsafe_exec: UnsafeExec = False, gpu_hourly_usd: GpuHourlyUsd = None,
-        price_in: PriceIn = None, price_out: PriceOut = None) -> None:
+        price_in: PriceIn = None, price_out: PriceOut = None, max_concurrency: MaxConcurrency = None,
+        request_rate: RequestRate = None) -> None:
     """Evaluate a model on tasks; with no model, the demo (a real 135M model on a few real documents)."""
     tasks, protocol = _with_suite(suite, tasks, protocol)
     values: dict[str, Any] = {
@@ -137,11 +142,13 @@ def run(model: RunModel = None, tasks: Tasks = None, suite: Suite = None, protoc
         "data_dir": str(data_dir) if data_dir else None, "lmeval_include": [str(p) for p in lmeval_include or ()],
         "batch_size": batch_size, "dtype": dtype, "tp": tp, "pp": pp, "dp": dp,
         "distributed_backend": distributed_backend, "output": str(output), "shard": shard(shard_of),
+        "compress": compress,
         "unsafe_exec": unsafe_exec, "gpu_hourly_usd": gpu_hourly_usd, "price_in_usd": price_in,
         "price_out_usd": price_out,
         "backend_args": backend_args([*(backend_arg or []), *(engine_arg or [])], base_url=base_url,
                                      replay=str(replay) if replay else None, device=device, fast_path=fast_path,
-                                     gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len),
+                                     gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                                     batch_size=max_concurrency, request_rate=request_rate),
     }
     demo = model is None and resume is None
     if demo:

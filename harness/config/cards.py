@@ -59,6 +59,8 @@ class ClaimProtocol(Strict):
     max_tokens: int | None = None
     shots: int | None = None  # few-shot examples in the prompt
     name: str | None = None  # an owb protocol that reproduces it (`--protocol NAME`)
+    # The owb task arguments that measure it (`--tasks TASK@ARG=VALUE`), e.g. LiveCodeBench's date window.
+    task_args: dict[str, str] = {}
 
     def describe(self) -> str:
         """The settings in a few words, e.g. 'k=64, temp 0.6, top_p 0.95, 32768 max tokens'."""
@@ -68,7 +70,8 @@ class ClaimProtocol(Strict):
                  f"presence {self.presence_penalty:g}" if self.presence_penalty else "",
                  f"{self.max_tokens} max tokens" if self.max_tokens else "",
                  f"{self.shots}-shot" if self.shots is not None else "",
-                 f"protocol {self.name}" if self.name else ""]
+                 f"protocol {self.name}" if self.name else "",
+                 *(f"{key} {value}" for key, value in sorted(self.task_args.items()))]
         return ", ".join(p for p in parts if p) or "settings not stated"
 
 
@@ -84,6 +87,7 @@ class PublishedScore(Strict):
     protocol: ClaimProtocol = ClaimProtocol()
     notes: str = ""
     source: str
+    no_task: str = ""  # why no owb task measures it (a figure without a task says why)
 
     @model_validator(mode="after")
     def _task_needs_metric(self) -> PublishedScore:
@@ -119,6 +123,8 @@ class ModelCard(Strict):
     max_new_tokens: dict[Mode, int] = {"off": 1024}
     # Longer budgets the family's reports use on particular tasks (Qwen3: 38,912 tokens on AIME), thinking on.
     task_max_new_tokens: dict[str, int] = {}
+    # Task arguments the family's reports use (e.g. the LiveCodeBench window), unless the task name gives its own.
+    task_args: dict[str, dict[str, str]] = {}
     context_length: int = 32768
     license: str = ""
     published: list[PublishedScore] = []

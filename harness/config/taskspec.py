@@ -3,10 +3,13 @@ Parsed and validated here; the check against the scorer is the tasks layer's (ha
 
 from __future__ import annotations
 
+import calendar
+import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.config.base import Strict, load_yaml, validated, yaml_stems
 from harness.core.errors import ConfigError
@@ -22,6 +25,8 @@ class SourceHF(Strict):
     split: str
     revision: str
     fewshot_split: str | None = None  # where the few-shot rows live when they are not in `split`
+    data_files: list[str] = []  # files of the repository read as the split (a dataset with no loader config)
+    gated: str | None = None  # how to get access to a gated dataset; without a Hub token loading stops with it
 
 
 class SourceLocal(Strict):
@@ -60,6 +65,50 @@ class TaskPrompt(Strict):
     fewshot_output: str = ""
     fewshot_separator: str = "\n\n"
     base_stop: list[str] = []
+    shots: int | None = Field(default=None, ge=0)  # base models see the first N examples (None: all of them)
+
+
+def _day(text: str, last: bool) -> date:
+    """YYYY-MM-DD, or YYYY-MM as the month's first (or last) day."""
+    parts = [int(x) for x in text.split("-")]
+    if len(parts) == 2:
+        parts.append(calendar.monthrange(parts[0], parts[1])[1] if last else 1)
+    return date(*parts)
+
+
+class DateWindow(Strict):
+    """Documents whose date field lies in `span` ("START..END", both ends included; YYYY-MM or YYYY-MM-DD, an empty
+    end is open), e.g. LiveCodeBench's problems by contest date. The span is kept as whole days."""
+
+    field: str
+    span: str
+
+    @field_validator("span")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        found = re.fullmatch(r"(\d{4}-\d{2}(?:-\d{2})?)?\.\.(\d{4}-\d{2}(?:-\d{2})?)?", value.strip())
+        if found is None:
+            raise ValueError(f"a window is START..END with YYYY-MM or YYYY-MM-DD ends, not '{value}'")
+        start, end = (_day(found.group(1), False) if found.group(1) else None,
+                      _day(found.group(2), True) if found.group(2) else None)
+        if start and end and start > end:
+            raise ValueError(f"window {value} ends before it starts")
+        return f"{start or ''}..{end or ''}"
+
+    def contains(self, value: Any) -> bool:
+        """Whether a document's date (an ISO date or timestamp) lies in the window."""
+        day = date.fromisoformat(str(value)[:10])
+        start, _, end = self.span.partition("..")
+        return (not start or date.fromisoformat(start) <= day) and (not end or day <= date.fromisoformat(end))
+
+
+class ChoiceShuffle(Strict):
+    """A multiple-choice question's options, the correct one first in `fields`, shown in an order drawn per document
+    from `seed` and its id (so a document's order never depends on which others are selected); the options become
+    fields A, B, C, ... and the correct letter the field `correct_letter`."""
+
+    fields: list[str] = Field(min_length=2, max_length=26)
+    seed: int = 0
 
 
 class ScorerRef(Strict):
@@ -141,6 +190,10 @@ class TaskSpec(Strict):
     metrics: list[MetricSpec]
     primary_metric: str
     protocols: dict[str, TaskProtocol] = {}
+    window: DateWindow | None = None
+    choices: ChoiceShuffle | None = None
+    # Task arguments (`--tasks NAME@ARG=VALUE`): each argument's name and the spec field it sets ("window.span").
+    arguments: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _check_primary(self) -> TaskSpec:
@@ -150,8 +203,26 @@ class TaskSpec(Strict):
         return self
 
     def spec_hash(self) -> str:
-        """Short stable hash of the whole spec, recorded with every result."""
-        return stable_hash(self.model_dump(mode="json"))
+        """Short stable hash of the whole spec, recorded with every result (fields added after a spec was first
+        hashed count only when set, so the hashes of older runs do not move)."""
+        return stable_hash(_without_unset_additions(self.model_dump(mode="json")))
+
+
+# Fields added to the spec after runs were recorded, at their defaults: left out of the hash while unset.
+ADDED_FIELDS: dict[tuple[str, ...], Any] = {
+    ("window",): None, ("choices",): None, ("arguments",): {}, ("prompt", "shots"): None,
+    ("source", "hf", "data_files"): [], ("source", "hf", "gated"): None,
+}
+
+
+def _without_unset_additions(dump: dict[str, Any]) -> dict[str, Any]:
+    for path, default in ADDED_FIELDS.items():
+        parent: Any = dump
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(path[-1], default) == default:
+            parent.pop(path[-1], None)
+    return dump
 
 
 def load_task_spec(name: str) -> TaskSpec:

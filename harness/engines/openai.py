@@ -1,5 +1,7 @@
-"""OpenAI-compatible backend (vLLM serve, SGLang, TGI...): streamed /v1/completions for client-side TTFT and
-inter-token latency, bounded concurrency, timeouts, retries with backoff, and failover across replicas.
+"""OpenAI-compatible backend (vLLM serve, SGLang, TGI...): streamed /v1/completions on one asyncio client (the
+load generator of `owb bench`), under a load shape (requests in flight, a request rate with burstiness), with
+timeouts, retries with backoff, and failover across replicas; what it observed (the load, goodput against
+service-level objectives, per-replica figures) goes into run.json as the backend's report.
 
 Prompts are rendered locally through the model's own chat template (when the card's tokenizer is
 available), so a served run sends exactly the prompts an offline run would and the prompt hashes agree.
@@ -7,36 +9,49 @@ available), so a served run sends exactly the prompts an offline run would and t
 
 from __future__ import annotations
 
-import json
-import re
-import threading
+import asyncio
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from pydantic import Field, field_validator
+import numpy as np
+from pydantic import BaseModel, Field, field_validator
 
 from harness.config.cards import ModelCard
 from harness.core.errors import ConfigError, ServerError, UserError
 from harness.core.log import warn
 from harness.engines.base import BackendOptions, Generation, GenRequest, TokenizerMethods
+from harness.engines.http import StreamClient, stream_client
+from harness.engines.load import Latency, LoadShape, Slo, good_requests
+from harness.engines.replicas import Replica, ReplicaPool, parse_base_urls
+from harness.engines.stream import (
+    Endpoint,
+    Outcome,
+    iterate_in_thread,
+    served_prefix_caching,
+    stream_completion,
+    under_load,
+)
 from harness.engines.weights import resolve_model_path
 from harness.records.base import BackendInfo, Percentiles
 from harness.records.sample import Timings
 
-RETRY_STATUS = {429, 500, 502, 503, 504}
-URL = re.compile(r"https?://[^/\s,]+(/\S*)?")
+BACKOFF_S = 0.5  # the first retry's wait; it doubles with each attempt, up to 10 s
 
 
 class OpenAIOptions(BackendOptions):
-    """Options of the OpenAI-compatible client (`--base-url` is `base_url`; `--batch-size` is `batch_size`)."""
+    """Options of the OpenAI-compatible client (`--base-url` is `base_url`; `--batch-size` and `--max-concurrency`
+    are `batch_size`; `--request-rate` is `request_rate`)."""
 
     base_url: tuple[str, ...] = ()  # the replicas: one URL, URL1,URL2,... or @FILE (one per line); e.g. http://h:8000/v1
-    batch_size: int = Field(default=64, gt=0)  # requests in flight, over all replicas
+    batch_size: int = Field(default=64, gt=0)  # requests in flight, over all replicas (vLLM's --max-concurrency)
+    request_rate: float | None = Field(default=None, gt=0)  # arrivals per second (None: all at once, vLLM's inf)
+    burstiness: float = Field(default=1.0, gt=0)  # gamma shape of the arrival intervals (1: Poisson)
+    goodput: Slo | None = None  # service-level objectives, "ttft:MS tpot:MS e2el:MS": the report counts goodput
+    energy_gpus: tuple[str, ...] = ()  # the server's GPUs on this machine (NVML index or UUID) to meter; none: none
+    arrival_seed: int = 0  # seed of the arrival intervals
     timeout_s: float = 600.0
     retries: int = 5
     api_key: str = "EMPTY"
@@ -47,148 +62,80 @@ class OpenAIOptions(BackendOptions):
     def _replicas(cls, value: Any) -> tuple[str, ...]:
         return parse_base_urls(value)
 
+    @field_validator("goodput", mode="before")
+    @classmethod
+    def _objectives(cls, value: Any) -> Slo | None:
+        return value if value is None or isinstance(value, Slo) else Slo.parse(value)
 
-def parse_base_urls(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Replica URLs from one URL, a comma-separated list, a list, or `@FILE` (one URL a line, `#` comments): each
-    checked to be http(s), trailing slashes dropped, no duplicates."""
-    if value is None:
-        return ()
-    if isinstance(value, str) and value.startswith("@"):
-        try:
-            lines = Path(value[1:]).read_text().splitlines()
-        except OSError as exc:
-            raise ValueError(f"cannot read the replica list {value[1:]}: {exc.strerror}") from None
-        entries = [line for line in lines if not line.lstrip().startswith("#")]
-    elif isinstance(value, str):
-        entries = value.split(",")
-    elif isinstance(value, (list, tuple)) and all(isinstance(u, str) for u in value):
-        entries = list(value)
-    else:
-        raise ValueError("give a URL, URL1,URL2,... or @FILE")
-    urls = tuple(u.strip().rstrip("/") for u in entries if u.strip())
-    if not urls:
-        raise ValueError(f"no server URL in {value!r}")
-    for url in urls:
-        if not URL.fullmatch(url):
-            raise ValueError(f"'{url}' is not an http(s) URL such as http://127.0.0.1:8000/v1")
-    if len(set(urls)) < len(urls):
-        raise ValueError(f"a replica is listed twice: {', '.join(urls)}")
-    return urls
+    @field_validator("energy_gpus", mode="before")
+    @classmethod
+    def _gpus(cls, value: Any) -> tuple[str, ...]:
+        items = str(value).split(",") if isinstance(value, (str, int)) else list(value or ())
+        return tuple(str(g).strip() for g in items if str(g).strip())
+
+    @property
+    def load(self) -> LoadShape:
+        """The load shape of every generate call."""
+        return LoadShape(max_concurrency=self.batch_size, request_rate=self.request_rate, burstiness=self.burstiness)
 
 
-@dataclass(frozen=True)
-class Down:
-    """When and why a replica was marked down."""
+class ServedLoad(BaseModel):
+    """What the backend observed of the load it put on the server, over every generate call of a run: the load
+    shape, completed requests, token counts (and how many were re-tokenised for lack of usage), the time spent,
+    and goodput against the objectives where they were given; latencies on the client's clock (scope `client`)."""
 
-    at_s: float  # seconds after the backend started
-    after_completed: int
-    after_failed_attempts: int
-    attempts: int  # attempts of the request that gave up on it
-    reason: str
+    scope: str = "client"
+    load: LoadShape
+    slo: str | None = None  # the objectives, "ttft:MS tpot:MS e2el:MS"
+    prefix_caching: bool | None = None  # the server's, from its /metrics (None: it does not say)
+    completed: int = 0
+    good: int | None = None  # completed requests that met every objective
+    output_tokens: int = 0
+    retokenized: int = 0  # requests whose usage was missing: output tokens counted by the local tokenizer
+    duration_s: float = 0.0  # first dispatch to last completion, summed over generate calls
+    request_throughput: float | None = None
+    output_throughput: float | None = None
+    request_goodput: float | None = None  # good / duration_s (vLLM's request_goodput)
+    ttft_ms: Percentiles | None = None
+    tpot_ms: Percentiles | None = None
 
 
 @dataclass
-class Replica:
-    """One server: its load, what it finished, its latencies, and whether it was marked down."""
+class _Observed:
+    """Per-request figures the report is built from."""
 
-    url: str
-    in_flight: int = 0
-    completed: int = 0
-    failed_attempts: int = 0
-    down: Down | None = None
-    ttft_s: list[float] = field(default_factory=list)
-    e2e_s: list[float] = field(default_factory=list)
-
-    def report(self) -> dict[str, Any]:
-        """Counts, when it was marked down, and TTFT and e2e percentiles, for run.json."""
-        ttft, e2e = Percentiles.of(self.ttft_s), Percentiles.of(self.e2e_s)
-        return {"url": self.url, "completed": self.completed, "failed_attempts": self.failed_attempts,
-                "down": asdict(self.down) if self.down else None,
-                "ttft_s": ttft.model_dump() if ttft else None, "e2e_s": e2e.model_dump() if e2e else None}
-
-
-class ReplicaPool:
-    """The replicas under one lock: each request goes to the least-loaded live one (fewest in flight, then fewest
-    completed, then the first listed); one that fails is marked down for the rest of the run."""
-
-    def __init__(self, urls: Sequence[str]) -> None:
-        self.replicas = [Replica(url) for url in urls]
-        self.lock = threading.Lock()
-        self.start = time.monotonic()
-
-    def live(self) -> list[Replica]:
-        """The replicas not marked down."""
-        return [r for r in self.replicas if r.down is None]
-
-    def acquire(self) -> Replica:
-        """The least-loaded live replica, its in-flight count taken; ServerError when every replica is down."""
-        with self.lock:
-            live = self.live()
-            if not live:
-                raise ServerError(self._all_down())
-            replica = min(live, key=lambda r: (r.in_flight, r.completed))
-            replica.in_flight += 1
-            return replica
-
-    def release(self, replica: Replica, gen: Generation | None) -> None:
-        """A request left the replica, finished (`gen`) or not."""
-        with self.lock:
-            replica.in_flight -= 1
-            if gen is not None:
-                replica.completed += 1
-                if gen.timings.ttft_s is not None:
-                    replica.ttft_s.append(gen.timings.ttft_s)
-                if gen.timings.e2e_s is not None:
-                    replica.e2e_s.append(gen.timings.e2e_s)
-
-    def failed(self, replica: Replica, exc: Exception, attempt: int, spent: bool) -> bool:
-        """Count a failed attempt; whether the request must leave the replica. It is marked down when its retries
-        are `spent`, or at once on a lost connection while another replica is live (the last one gets retries)."""
-        with self.lock:
-            replica.failed_attempts += 1
-            lost = isinstance(exc, (httpx.TransportError, _Broken))
-            if replica.down is None and (spent or (lost and len(self.live()) > 1)):
-                self.mark_down(replica, _reason(exc), attempt + 1)
-                if self.live():
-                    warn(f"replica {replica.url} marked down after {replica.completed} completed requests "
-                         f"({_reason(exc)}); its requests go to the other replicas")
-            return replica.down is not None
-
-    def mark_down(self, replica: Replica, reason: str, attempts: int) -> None:
-        """Take a replica out of the rotation, noting when and why."""
-        replica.down = Down(round(time.monotonic() - self.start, 3), replica.completed, replica.failed_attempts,
-                            attempts, reason)
-
-    def _all_down(self) -> str:
-        if len(self.replicas) == 1:
-            r = self.replicas[0]
-            assert r.down is not None
-            return f"server {r.url} failed {r.down.attempts} times: {r.down.reason}"
-        return "server down: every replica failed: " + "; ".join(
-            f"{r.url} ({r.down.reason} after {r.down.after_completed} completed)" for r in self.replicas if r.down)
+    latencies: list[Latency] = field(default_factory=list)
+    retokenized: int = 0
+    duration_s: float = 0.0
 
 
 class OpenAIBackend(TokenizerMethods):
-    """Streams completions from one server or several replicas; `batch_size` is the number of requests in flight."""
+    """Streams completions from one server or several replicas on one asyncio event loop; `batch_size` requests in
+    flight, arriving at `request_rate` when set."""
 
     name = "openai"
     Options = OpenAIOptions
     measures_speed = True
     generates_in_background = True  # requests stay in flight on the server while owb scores
 
-    def __init__(self, card: ModelCard, options: OpenAIOptions, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, card: ModelCard, options: OpenAIOptions, transport: httpx.MockTransport | None = None) -> None:
         if not options.base_url:
             raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1 (or URL1,URL2 or "
                               "@FILE for replicas)")
         self.card = card
+        self.options = options
         self.pool = ReplicaPool(options.base_url)
-        self.concurrency = options.batch_size
-        self.retries = options.retries
+        self.transport = transport
         self.client = httpx.Client(timeout=httpx.Timeout(options.timeout_s, connect=10.0), transport=transport,
-                                   headers={"Authorization": f"Bearer {options.api_key}"},
-                                   limits=httpx.Limits(max_connections=options.batch_size))
+                                   headers=self._headers())
         self.served_model = self._served_model(options.served_model)
         self.tokenizer = _local_tokenizer(card)
+        self.rng = np.random.default_rng(options.arrival_seed)
+        self.observed = _Observed()
+        self.prefix_caching: bool | None = None  # read from the server's /metrics by describe()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.options.api_key}"}
 
     def _served_model(self, named: str | None) -> str:
         """The model name from the first reachable replica's /models (or `named`); every reachable replica must list
@@ -222,27 +169,59 @@ class OpenAIBackend(TokenizerMethods):
             version = self.client.get(f"{live[0].url.removesuffix('/v1')}/version", timeout=5.0).json().get("version")
         except (httpx.HTTPError, ValueError, AttributeError, IndexError):
             version = None
+        self.prefix_caching = served_prefix_caching(self.client, live[0].url) if live else None
+        load = self.options.load
         return BackendInfo(name=self.name, version=version,
                            args={"base_url": ",".join(urls), "replicas": urls, "served_model": self.served_model,
-                                 "concurrency": self.concurrency, "retries": self.retries, "endpoint": "/completions"})
+                                 "concurrency": load.max_concurrency, "request_rate": load.request_rate,
+                                 "burstiness": load.burstiness, "retries": self.options.retries,
+                                 "endpoint": "/completions", "prefix_caching": self.prefix_caching})
+
+    def endpoint(self) -> Endpoint:
+        """The one server `owb bench` drives (its own load generator, no retries)."""
+        if len(self.pool.replicas) > 1:
+            raise ConfigError("owb bench measures one server: give one --base-url, not a replica list")
+        return Endpoint(self.pool.replicas[0].url, self.served_model, self._headers(), self.options.timeout_s)
+
+    def local_gpus(self) -> tuple[str, ...]:
+        """The server's GPUs on this machine to meter (`energy_gpus`); none unless the user named them."""
+        return self.options.energy_gpus
 
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
-        """Stream every request with at most `concurrency` in flight over all replicas; yield each as it completes."""
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = [pool.submit(self._complete, r) for r in requests]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
+        """Stream every request under the load shape over all replicas; yield each as it completes."""
+        return iterate_in_thread(lambda emit: self._produce(requests, emit))
+
+    async def _produce(self, requests: Sequence[GenRequest], emit: Callable[[Generation], None]) -> None:
+        client = stream_client(self._headers(), self.options.timeout_s, self.transport)
+        jobs = [_job(self, client, r) for r in requests]
+        start = time.perf_counter()
+        try:
+            async for gen in under_load(jobs, self.options.load, self.rng):
+                emit(gen)
+        finally:
+            self.observed.duration_s += time.perf_counter() - start
+            await client.aclose()
 
     def report(self) -> dict[str, Any]:
-        """Per replica: requests completed, failed attempts, when it was marked down, TTFT and e2e percentiles."""
+        """The load and what it achieved (goodput where objectives were given), and per replica: requests completed,
+        failed attempts, when it was marked down, TTFT and e2e percentiles."""
         with self.pool.lock:
-            return {"replicas": [r.report() for r in self.pool.replicas]}
+            replicas = [r.report() for r in self.pool.replicas]
+        seen, slo = self.observed, self.options.goodput
+        done, wall = len(seen.latencies), seen.duration_s
+        tokens = sum(x.output_tokens for x in seen.latencies)
+        good = good_requests(slo, seen.latencies) if slo is not None else None
+        load = ServedLoad(
+            load=self.options.load, slo=slo.as_text() if slo else None, prefix_caching=self.prefix_caching,
+            completed=done, good=good, output_tokens=tokens, retokenized=seen.retokenized, duration_s=wall,
+            request_throughput=done / wall if wall > 0 else None, output_throughput=tokens / wall if wall > 0 else None,
+            request_goodput=good / wall if good is not None and wall > 0 else None,
+            ttft_ms=Percentiles.of([1000 * x.ttft_s for x in seen.latencies]),
+            tpot_ms=Percentiles.of([1000 * x.tpot_s for x in seen.latencies if x.output_tokens > 1]))
+        return {"served": load.model_dump(mode="json"), "replicas": replicas}
 
-    def _payload(self, request: GenRequest) -> dict[str, Any]:
+    def payload(self, request: GenRequest) -> dict[str, Any]:
+        """The /v1/completions body of a request: its prompt (token ids where given), sampling and stops."""
         s = request.sampling
         payload: dict[str, Any] = {
             "model": self.served_model,
@@ -267,70 +246,51 @@ class OpenAIBackend(TokenizerMethods):
             payload["min_tokens"] = request.min_new_tokens
         return payload
 
-    def _complete(self, request: GenRequest) -> Generation:
+    async def complete(self, client: StreamClient, request: GenRequest, arrival_s: float) -> Generation:
         """The request on the least-loaded live replica, moved to another whenever its replica is marked down."""
-        payload = self._payload(request)
+        payload = self.payload(request)
         while True:
             replica = self.pool.acquire()
             gen = None
             try:
-                gen = self._on(replica, request.key, payload)
+                gen = await self._on(client, replica, request.key, payload, arrival_s)
             finally:
                 self.pool.release(replica, gen)
             if gen is not None:
                 return gen
 
-    def _on(self, replica: Replica, key: str, payload: dict[str, Any]) -> Generation | None:
+    async def _on(self, client: StreamClient, replica: Replica, key: str, payload: dict[str, Any],
+                  arrival_s: float) -> Generation | None:
         """The request on one replica, retried with exponential backoff; None once the replica is marked down."""
-        for attempt in range(self.retries + 1):
-            try:
-                return self._stream(replica.url, key, payload)
-            except (httpx.TransportError, _Retryable, _Broken) as exc:
-                if self.pool.failed(replica, exc, attempt, spent=attempt == self.retries):
-                    return None
-                time.sleep(min(0.5 * 2**attempt, 10.0))
+        for attempt in range(self.options.retries + 1):
+            outcome = await stream_completion(client, replica.url, payload, key, arrival_s)
+            if outcome.ok:
+                return self._generation(outcome)
+            if not outcome.retryable:
+                raise ServerError(f"server rejected a request: {outcome.error}")
+            assert outcome.error is not None
+            if self.pool.failed(replica, outcome.error, outcome.lost, attempt, spent=attempt == self.options.retries):
+                return None
+            await asyncio.sleep(min(BACKOFF_S * 2**attempt, 10.0))
         raise AssertionError("unreachable")
 
-    def _stream(self, url: str, key: str, payload: dict[str, Any]) -> Generation:
-        start = time.perf_counter()
-        text, first, last, gaps = [], None, None, []
-        usage: dict[str, Any] = {}
-        finish, ended = None, False
-        with self.client.stream("POST", f"{url}/completions", json=payload) as response:
-            if response.status_code in RETRY_STATUS:
-                raise _Retryable(f"HTTP {response.status_code}")
-            if response.status_code != 200:
-                body = response.read().decode("utf-8", "replace")[:300]
-                raise ServerError(f"server rejected a request: HTTP {response.status_code}: {body}")
-            for line in response.iter_lines():
-                if line.strip() == "data: [DONE]":
-                    ended = True
-                if not line.startswith("data:") or ended:
-                    continue
-                chunk = _chunk(line[len("data:") :])
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or []:
-                    now = time.perf_counter()
-                    if choice.get("text"):
-                        text.append(choice["text"])
-                        if first is None:
-                            first = now
-                        elif last is not None:
-                            gaps.append(now - last)
-                        last = now
-                    finish = choice.get("finish_reason") or finish
-        if finish is None:  # a server that fails mid-request may still send [DONE]; the completion never finished
-            raise _Broken("the stream ended before the completion did")
-        end = last or time.perf_counter()
-        n = int(usage.get("completion_tokens") or 0)
+    def _generation(self, outcome: Outcome) -> Generation:
+        """A completed outcome as a Generation: output tokens from usage, else re-tokenised locally (and counted)."""
+        n = outcome.output_tokens
+        if n is None:
+            n = self.count_tokens(outcome.text)
+            self.observed.retokenized += 1
+        ttft, latency = outcome.ttft_s, outcome.latency_s
+        if ttft is not None and latency is not None:
+            self.observed.latencies.append(Latency(ttft, latency, n))
         return Generation(
-            key=key,
-            text="".join(text),
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            key=outcome.key,
+            text=outcome.text,
+            prompt_tokens=outcome.prompt_tokens or 0,
             output_tokens=n,
-            finish_reason="length" if finish == "length" else "stop",
-            timings=Timings.measured("request", n, first - start if first is not None else None, end - start,
-                                     itl_s=tuple(gaps)),
+            finish_reason="length" if outcome.finish_reason == "length" else "stop",
+            timings=Timings.measured("request", n, ttft, latency, queue_s=outcome.queue_s,
+                                     itl_s=tuple(outcome.itl_s)),
         )
 
     def close(self) -> None:
@@ -338,34 +298,14 @@ class OpenAIBackend(TokenizerMethods):
         self.client.close()
 
 
-class _Retryable(Exception):
-    """A response worth retrying (5xx, 429)."""
-
-
-class _Broken(Exception):
-    """A stream that ended before its completion did (the server went away or failed mid-request)."""
+def _job(backend: OpenAIBackend, client: StreamClient,
+         request: GenRequest) -> Callable[[float], Any]:
+    """One request as a job of the load generator."""
+    return lambda arrival: backend.complete(client, request, arrival)
 
 
 class _Unusable(Exception):
     """A replica whose /models answer cannot be used (still loading, not JSON, no model)."""
-
-
-def _chunk(data: str) -> dict[str, Any]:
-    """One server-sent event's JSON; an error event or a malformed one breaks the stream."""
-    try:
-        chunk = json.loads(data)
-    except json.JSONDecodeError:
-        raise _Broken(f"malformed stream event: {data[:100]!r}") from None
-    if not isinstance(chunk, dict):
-        raise _Broken(f"malformed stream event: {data[:100]!r}")
-    if chunk.get("error"):
-        error = chunk["error"]
-        raise _Broken(f"server error mid-stream: {error.get('message', error) if isinstance(error, dict) else error}")
-    return chunk
-
-
-def _reason(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
 
 
 def _model_ids(response: httpx.Response) -> list[str]:

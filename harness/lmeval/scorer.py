@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.core.errors import ConfigError
-from harness.records.sample import SampleRecord
+from harness.records.sample import SampleStats
 from harness.scoring.base import Scored, ScoreInfo, ToScore
 
 
@@ -40,9 +40,11 @@ class LmevalScorer:
         for row in scores:
             if missing := wanted - row.keys():
                 raise ConfigError(f"lm-eval task {self.task.config.task} did not return {', '.join(sorted(missing))}")
-        return [Scored(extracted=e, scores=s) for e, s in zip(extracted, scores, strict=True)]
+        first = self.task._filters[0].name
+        return [Scored(extracted=e, scores=s, extraction_failed=e.get(first) in (None, "", "[invalid]"))
+                for e, s in zip(extracted, scores, strict=True)]
 
-    def vote(self, sample: SampleRecord) -> str | None:
+    def vote(self, sample: SampleStats) -> str | None:
         """The answer after the first filter (what the primary score compares)."""
         first = (sample.extracted or {}).get(self.task._filters[0].name)
         return str(first) if first not in (None, "") else None

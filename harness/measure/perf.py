@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from harness.records.base import Percentiles
 from harness.records.run import PerfSummary, RunRecord
-from harness.records.sample import SampleRecord
+from harness.records.sample import SampleStats
 
 
-def aggregate_perf(samples: Sequence[SampleRecord], wall_s: float) -> PerfSummary:
+def aggregate_perf(samples: Sequence[SampleStats], wall_s: float) -> PerfSummary:
     """Token totals, output tokens/s over generation wall time, and ttft/tpot/e2e percentiles."""
     output_tokens = sum(s.output_tokens for s in samples)
     scopes: list[str] = sorted({s.timing_scope for s in samples})

@@ -8,13 +8,15 @@ from pathlib import Path
 
 from harness.core.errors import ConfigError
 from harness.core.hashing import stable_hash
+from harness.core.iteration import batched
 from harness.measure.energy import merge_energy
 from harness.pipeline.plan import resolve_task
 from harness.pipeline.summarize import ScorerPool, summarize_task
 from harness.records.base import new_id, utc_now
 from harness.records.run import RunRecord
-from harness.records.sample import SampleRecord
 from harness.records.store import RunDir
+
+MERGE_CHUNK = 256  # samples copied at once
 
 
 def _same(records: list[RunRecord], what: str, value: object, of: list[object]) -> None:
@@ -56,17 +58,18 @@ def merge(paths: list[Path], output: Path) -> RunDir:
     first = records[0]
     run_id = new_id(first.model.id, first.backend.name,
                     f"merged-{stable_hash([[r.run_id for r in records], time.time_ns()])[:6]}")
-    merged = RunDir(output / run_id)
+    merged = RunDir(output / run_id, first.invocation.compress)
     merged.create()
     record = first.model_copy(deep=True, update={
         "run_id": run_id, "merged_from": [r.run_id for r in records], "backend_report": {},
         "invocation": first.invocation.model_copy(update={"shard": None, "output": str(output)})})
     for task, entry in record.tasks.items():
-        samples: list[SampleRecord] = [s for d in dirs for s in d.load_samples(task)]
-        keys = [s.key for s in samples]
+        keys = [key for d in dirs for key in d.samples(task).keys()]
         if len(keys) != len(set(keys)):
             raise ConfigError(f"cannot merge: task {task} has samples in more than one shard")
-        merged.append_samples(task, samples)
+        for d in dirs:  # streamed a chunk at a time: a run's texts are never all in memory
+            for chunk in batched(d.samples(task).records(), MERGE_CHUNK):
+                merged.append_samples(task, chunk)
         entry.gen_wall_s = sum(r.tasks[task].gen_wall_s for r in records)
         entry.energy = None
         for r in records:

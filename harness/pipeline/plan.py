@@ -21,13 +21,17 @@ from harness.lmeval import PREFIX as LMEVAL_PREFIX
 from harness.lmeval.task import lmeval_task
 from harness.records.run import RunOptions
 from harness.records.sample import split_name
+from harness.tasks.arguments import split_arguments, with_arguments, with_card_arguments
 from harness.tasks.base import Task, YamlTask, load_task
 from harness.tasks.budget import BudgetedTask, closing
 
 PROTOCOLS = {"r1": "thinking on, the card's thinking sampling, the task's k samples, the family's max tokens"}
 # A suite is the set of tasks a family's reports lead with, run under one protocol.
 SUITES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "reasoning": ("r1", ("aime24", "aime25", "math500", "amc23", "humaneval_plus", "mbpp_plus")),
+    # The headline set of the families' reports (AIME 2024/2025, MATH-500, GPQA-Diamond, LiveCodeBench, each with its
+    # card's task arguments, e.g. the LiveCodeBench window of its claims), then AMC 2023 and EvalPlus.
+    "reasoning": ("r1", ("aime24", "aime25", "math500", "gpqa_diamond", "livecodebench", "amc23", "humaneval_plus",
+                         "mbpp_plus")),
 }
 
 
@@ -67,7 +71,8 @@ def plan_tasks(card: ModelCard, mode: Mode, opts: RunOptions) -> list[TaskPlan]:
     """One plan per task, and per thinking budget where budgets are asked for (task@thinkN for each N)."""
     plans = []
     for name in opts.tasks:
-        task = resolve_task(name, opts.lmeval_include)
+        task = resolve_task(name if name.startswith(LMEVAL_PREFIX) else with_card_arguments(name, card),
+                            opts.lmeval_include)
         for budget in opts.thinking_budget or (None,):
             plans.append(plan_task(task, card, mode, opts, budget))
     return plans
@@ -95,11 +100,12 @@ def plan_task(task: Task, card: ModelCard, mode: Mode, opts: RunOptions, budget:
 
 
 def resolve_task(name: str, lmeval_include: Sequence[str] = ()) -> Task:
-    """The task named `name`: `lmeval:NAME` through lm-evaluation-harness, else tasks/<name>.yaml; `NAME@thinkN`
-    is that task under a thinking budget of N tokens."""
+    """The task named `name`: `lmeval:NAME` through lm-evaluation-harness, else tasks/<name>.yaml; `NAME@ARG=VALUE`
+    is that task under a task argument (e.g. a LiveCodeBench window), `NAME@thinkN` under a thinking budget of N."""
     base, budget = split_name(name)
     if budget is not None:
         return BudgetedTask(resolve_task(base, lmeval_include), budget)
     if name.startswith(LMEVAL_PREFIX):
         return lmeval_task(name, [Path(p) for p in lmeval_include])
-    return YamlTask(load_task(name))
+    task, args = split_arguments(name)
+    return YamlTask(with_arguments(load_task(task), args))

@@ -3,26 +3,32 @@ generated."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.config.cards import ModelCard
 from harness.core.errors import DataError
+from harness.core.iteration import batched
 from harness.pipeline.grade import Slot, grade
 from harness.pipeline.plan import resolve_task
 from harness.pipeline.summarize import ScorerPool, summarize_task
 from harness.records.base import utc_now
 from harness.records.run import RunRecord
+from harness.records.sample import SampleRecord
 from harness.records.store import RunDir
 from harness.sandbox.base import unsafe_exec
+from harness.scoring.base import Scorer
 from harness.tasks.base import Task
-from harness.tasks.data import default_data_dir
+from harness.tasks.data import Document, default_data_dir
+
+RESCORE_BATCH = 64  # samples graded at once
 
 
 def rescore(path: Path) -> RunDir:
     """Recompute every sample's split and scores from its stored raw output (no generation), then the metrics.
 
     Token counts and timings are kept as generated."""
-    run_dir = RunDir(path)
+    run_dir = RunDir(path)  # a rewritten samples file keeps its compression
     with run_dir.writing(), unsafe_exec(run_dir.read_run().invocation.unsafe_exec):
         return _rescore(run_dir)
 
@@ -52,15 +58,17 @@ def _rescore_tasks(run_dir: RunDir, record: RunRecord, tasks: list[Task], data_d
         entry = record.tasks[task.name]
         if data.provenance().docs_hash != entry.config.data.docs_hash:
             raise DataError(f"cannot rescore {task.name}: its documents changed since the run")
-        docs = {d.doc_id: d for d in data.docs}
-        samples = run_dir.load_samples(task.name)
         scorer = scorers.of(task)
-        graded = grade([(Slot(docs[s.doc_id], s.sample_idx, s.prompt), s.raw_output) for s in samples], card, scorer)
         entry.scorer = scorer.describe()
-        rescored = [
-            old.model_copy(update={
-                "reasoning": new.reasoning, "answer": new.answer, "extracted": new.extracted, "target": new.target,
-                "scores": new.scores, "truncated": new.unclosed or old.finish_reason == "length", **new.extra})
-            for old, new in zip(samples, graded, strict=True)
-        ]
-        run_dir.rewrite_samples(task.name, rescored)
+        samples = run_dir.samples(task.name)
+        samples.rewrite(_regraded(samples.records(), {d.doc_id: d for d in data.docs}, card, scorer))
+
+
+def _regraded(samples: Iterator[SampleRecord], docs: dict[str, Document], card: ModelCard,
+              scorer: Scorer) -> Iterator[SampleRecord]:
+    """The samples split and scored again, a batch at a time (a run's texts are never all in memory)."""
+    for batch in batched(samples, RESCORE_BATCH):
+        graded = grade([(Slot(docs[s.doc_id], s.sample_idx, s.prompt), s.raw_output) for s in batch], card, scorer)
+        for old, new in zip(batch, graded, strict=True):
+            yield old.model_copy(update={**new.fields(),
+                                         "truncated": new.split.unclosed or old.finish_reason == "length"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,9 @@ from harness.pipeline.budget import generate_within_budget
 from harness.pipeline.grade import Slot, to_records
 from harness.pipeline.plan import TaskPlan, plan_tasks, run_mode
 from harness.pipeline.summarize import ScorerPool, summarize_task
-from harness.records.base import new_id, utc_now
+from harness.records.base import EnergyReading, new_id, utc_now
 from harness.records.run import GenerationSettings, ModelInfo, RunOptions, RunRecord, TaskConfig, TaskResult
-from harness.records.sample import sample_key
+from harness.records.sample import SampleRecord, sample_key
 from harness.records.store import RunDir
 from harness.sandbox.base import unsafe_exec
 from harness.tasks.data import Document, TaskData, default_data_dir
@@ -73,7 +74,7 @@ class Prepared:
 
 def prepare(opts: RunOptions, resume: Path | None) -> Prepared:
     """Everything a bad option, card, task or data path can fail, before any engine starts."""
-    resumed = (RunDir(resume), RunDir(resume).read_run()) if resume is not None else None
+    resumed = (RunDir(resume, opts.compress), RunDir(resume).read_run()) if resume is not None else None
     card = resumed[1].model.card if resumed is not None else load_card(opts.model)
     mode = run_mode(card, opts)
     check_pricing(opts)
@@ -110,7 +111,7 @@ def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
 def _new_run(ready: Prepared, backend: Backend) -> tuple[RunDir, RunRecord]:
     opts, card, plans = ready.opts, ready.card, ready.plans
     run_id = new_id(card.id, opts.backend, stable_hash([opts.model_dump(mode="json"), time.time_ns()])[:6])
-    run_dir = RunDir(Path(opts.output) / run_id)
+    run_dir = RunDir(Path(opts.output) / run_id, opts.compress)
     run_dir.create()
     described = backend.describe()
     now = utc_now()
@@ -191,7 +192,7 @@ class RunSession:
 
     def run_task(self, plan: TaskPlan, data: TaskData) -> None:
         """Generate, grade and append the samples of one task that are not on disk yet."""
-        self.run_dir.repair_samples(plan.task.name)
+        self.run_dir.samples(plan.task.name).repair()
         requests, slots, config = self._requests(plan, data)
         entry = self.record.tasks.get(plan.task.name)
         if entry is None:
@@ -204,7 +205,7 @@ class RunSession:
     def _requests(self, plan: TaskPlan, data: TaskData) -> tuple[list[GenRequest], dict[str, Slot], TaskConfig]:
         """The requests of the samples not on disk, the slot of every sample of this shard, and the task's config."""
         task, opts = plan.task, self.opts
-        done = {s.key for s in self.run_dir.load_samples(task.name)}
+        done = self.run_dir.samples(task.name).keys()
         rendered = [(doc, task.prompt(doc, data, self.card, self.mode, self.backend)) for doc in data.docs]
         requests, slots = [], {}
         for doc, prompt in shard_of(rendered, opts.shard):
@@ -221,23 +222,46 @@ class RunSession:
         return requests, slots, config
 
     def _generate(self, plan: TaskPlan, entry: TaskResult, requests: list[GenRequest], slots: dict[str, Slot]) -> None:
-        """Generate the requests; each batch is graded, appended and recorded (time, energy) as it finishes."""
+        """Generate the requests; each batch is graded on a second thread while the next one generates, then
+        appended and recorded (time, energy) in order."""
         scorer, backend = self.scorers.of(plan.task), self.backend
         entry.scorer = scorer.describe()
-        advance = self.progress(plan.task.name, len(requests))
-        before = entry.energy
+        progress = Recorded(plan.task.name, entry, entry.energy, self.progress(plan.task.name, len(requests)))
         generations = (generate_within_budget(backend, requests, plan.thinking_budget, self.card)
                        if plan.thinking_budget else backend.generate(requests))
-        with EnergyMeter() as meter:
+        with EnergyMeter() as meter, ThreadPoolExecutor(max_workers=1, thread_name_prefix="owb-grade") as grader:
+            pending: tuple[Future[list[SampleRecord]], float] | None = None
             for batch, seconds in _timed_batches(generations, self.opts.batch_size or 16,
                                                  backend.generates_in_background, meter):
-                self.run_dir.append_samples(plan.task.name, to_records(batch, slots, self.card, scorer, backend))
-                entry.gen_wall_s += seconds
-                entry.energy = merge_energy(before, meter.reading())  # with each batch: a kill loses one batch's worth
-                self.record.updated_at = utc_now()
-                self.run_dir.write_run(self.record)
-                advance(len(batch))
-        entry.energy = merge_energy(before, meter.reading())
+                graded = grader.submit(to_records, batch, slots, self.card, scorer, backend)
+                if pending is not None:
+                    self._record(progress, *pending, meter)
+                pending = graded, seconds
+            if pending is not None:
+                self._record(progress, *pending, meter)
+        entry.energy = merge_energy(progress.energy_before, meter.reading())
+
+    def _record(self, progress: Recorded, graded: Future[list[SampleRecord]], seconds: float,
+                meter: EnergyMeter) -> None:
+        """Append a graded batch and record its generation time and the energy so far (a kill loses one batch)."""
+        records = graded.result()
+        self.run_dir.append_samples(progress.task, records)
+        progress.entry.gen_wall_s += seconds
+        progress.entry.energy = merge_energy(progress.energy_before, meter.reading())
+        self.record.updated_at = utc_now()
+        self.run_dir.write_run(self.record)
+        progress.advance(len(records))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where a task's finished batches are recorded: its entry in run.json, the energy of earlier sessions (resumes)
+    and the progress bar."""
+
+    task: str
+    entry: TaskResult
+    energy_before: EnergyReading | None
+    advance: Callable[[int], None]
 
 
 def shard_of(rendered: list[tuple[Document, Prompt]], shard: tuple[int, int] | None) -> list[tuple[Document, Prompt]]:

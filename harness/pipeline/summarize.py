@@ -7,7 +7,7 @@ from harness.core.log import warn
 from harness.measure.cost import task_cost
 from harness.measure.perf import aggregate_perf
 from harness.records.run import RunRecord
-from harness.records.sample import SampleRecord
+from harness.records.sample import SampleStats
 from harness.records.store import RunDir
 from harness.scoring.base import Scorer
 from harness.scoring.metrics import document_values, summaries
@@ -37,10 +37,10 @@ class ScorerPool:
 
 def summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int, scorer: Scorer) -> None:
     """Metrics with CIs over documents, truncation and perf, from every sample on disk, into the task's entry."""
-    samples = run_dir.load_samples(task.name)
+    samples = list(run_dir.samples(task.name).stats())  # no texts: a run's outputs are never all in memory
     if not samples:  # interrupted before its first batch: nothing to summarise yet
         return
-    by_doc: dict[str, list[SampleRecord]] = {}
+    by_doc: dict[str, list[SampleStats]] = {}
     for s in sorted(samples, key=lambda s: s.doc_id):  # document order fixed: intervals never depend on finish order
         by_doc.setdefault(s.doc_id, []).append(s)
     k_max = max(len(v) for v in by_doc.values())

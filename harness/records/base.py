@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.core.stats import percentile_values
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: samples store each text once (prompts by hash, the reasoning/answer split as spans)
 TimingScope = Literal["request", "batch", "none"]
 
 

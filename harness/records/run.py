@@ -37,6 +37,9 @@ class PerfSummary(Record):
     tpot_s: Percentiles | None
     e2e_s: Percentiles | None
     timing_scope: str | list[str] | None  # one scope, or every scope seen when samples differ
+    latency_scope: Literal["client", "engine", "batch"] | None = None  # whose clock the latencies are on
+    throughput_scope: str | None = None  # what output_tokens_per_s measures: a closed batch, or the load it ran under
+    prefix_caching: bool | None = None  # whether the engine reused cached prefixes (None: not known)
 
 
 class DataProvenance(Record):
@@ -90,13 +93,14 @@ class TaskCost(Record):
     reasoning_tokens_per_sample: float
     answer_tokens_per_sample: float
     output_tokens_per_correct: float | None
-    energy: EnergyReading | None  # board energy of GPU 0 over the task's generation (NVML; null without a GPU)
+    energy: EnergyReading | None  # board energy of the GPUs metered over the task's generation (NVML; null: none)
     joules_per_output_token: float | None
     joules_per_correct: float | None
     usd: float | None
     usd_per_1m_output_tokens: float | None
     usd_per_1k_correct: float | None
     pricing: str | None  # how the dollars were computed
+    gpus: int | None = None  # GPUs priced (tensor x pipeline x data parallel) when priced by the GPU-hour
 
 
 class TaskResult(Record):
@@ -148,6 +152,7 @@ class RunOptions(Record):
     dp: int | None = None
     distributed_backend: str | None = None
     backend_args: dict[str, Any] = {}
+    compress: Literal["none", "gzip", "zstd"] = "none"  # how samples files are written (read transparently either way)
 
 
 class ModelInfo(Record):

@@ -70,6 +70,9 @@ def _upgrade_run_v1(data: dict[str, Any]) -> dict[str, Any]:
             "model": model, "tasks": tasks}
 
 
+READABLE = (1, 2, SCHEMA_VERSION)
+
+
 def _parse(text: str, what: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
@@ -78,8 +81,8 @@ def _parse(text: str, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"unreadable {what}: not a JSON object")
     version = data.get("schema_version")
-    if version not in (1, SCHEMA_VERSION):
-        raise ConfigError(f"{what} has schema version {version}; this owb reads 1 and {SCHEMA_VERSION}")
+    if version not in READABLE:
+        raise ConfigError(f"{what} has schema version {version}; this owb reads {', '.join(map(str, READABLE))}")
     return data
 
 
@@ -91,21 +94,24 @@ def _validated(model: type[Record], data: dict[str, Any], what: str) -> Any:
 
 
 def read_run_record(text: str, what: str = "run.json") -> RunRecord:
-    """A run record from run.json's text, upgraded from schema 1 where needed."""
+    """A run record from run.json's text, upgraded from schemas 1 and 2 where needed (schema 2 differs only in its
+    samples files, which are read line by line in either layout)."""
     data = _parse(text, what)
     if data["schema_version"] == 1:
         try:
             data = _upgrade_run_v1(data)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"invalid {what} (schema 1): {type(exc).__name__} {exc}") from None
+    elif data["schema_version"] < SCHEMA_VERSION:
+        data = {**data, "schema_version": SCHEMA_VERSION, "upgraded_from": data["schema_version"]}
     record: RunRecord = _validated(RunRecord, data, what)
     return record
 
 
 def read_bench_record(text: str, what: str = "bench.json") -> BenchRecord:
-    """A bench record from bench.json's text (schema 1 has the same fields)."""
+    """A bench record from bench.json's text (schemas 1 and 2 have the same fields)."""
     data = _parse(text, what)
-    if data["schema_version"] == 1:
-        data = {**data, "schema_version": SCHEMA_VERSION, "upgraded_from": 1}
+    if data["schema_version"] < SCHEMA_VERSION:
+        data = {**data, "schema_version": SCHEMA_VERSION, "upgraded_from": data["schema_version"]}
     record: BenchRecord = _validated(BenchRecord, data, what)
     return record

@@ -90,8 +90,8 @@ def paired_test(base: np.ndarray, cand: np.ndarray, samples_per_doc: int) -> tup
     return "sign-flip permutation", sign_flip_test(base, cand), ci
 
 
-def _settings_changes(task: str, base: TaskResult, cand: TaskResult, base_rec: RunRecord,
-                      cand_rec: RunRecord) -> list[str]:
+def settings_changes(task: str, base: TaskResult, cand: TaskResult, base_rec: RunRecord,
+                     cand_rec: RunRecord) -> list[str]:
     """What differs between two runs of a task besides the seed; different documents are always refused."""
     if base.config.data.docs_hash != cand.config.data.docs_hash:
         raise ConfigError(f"cannot compare task {task}: the runs scored different documents")
@@ -113,21 +113,22 @@ def _settings_changes(task: str, base: TaskResult, cand: TaskResult, base_rec: R
     return [f"{task}: {c}" for c in changes]
 
 
-def _require_complete(record: RunRecord, run_dir: RunDir) -> None:
+def require_complete(record: RunRecord, run_dir: RunDir) -> None:
+    """A run whose status is complete and whose samples on disk are the ones its summary counted."""
     if record.status != "complete":
         raise ConfigError(f"run {run_dir.path} is not complete (status {record.status}); finish it with "
                           f"`owb run --resume {run_dir.path}`")
     for task, entry in record.tasks.items():
-        have = len(run_dir.load_samples(task))
+        have = run_dir.samples(task).count()
         if entry.n_samples is None or have != entry.n_samples:
             raise ConfigError(f"run {run_dir.path} is incomplete: task {task} has {have} samples on disk, "
                               f"run.json counts {entry.n_samples}")
 
 
-def _per_doc(run_dir: RunDir, task: str, score: str) -> dict[str, float]:
+def document_means(run_dir: RunDir, task: str, score: str) -> dict[str, float]:
     """Each document's mean of a per-sample score over its K samples."""
     sums: dict[str, list[float]] = {}
-    for s in run_dir.load_samples(task):
+    for s in run_dir.samples(task).stats():
         sums.setdefault(s.doc_id, []).append(s.scores[score])
     return {doc: sum(v) / len(v) for doc, v in sums.items()}
 
@@ -137,15 +138,15 @@ def compare_runs(baseline: Path, candidate: Path,
     """Paired checks of every shared task metric, both run records, and the allowed setting changes."""
     base_dir, cand_dir = RunDir(baseline), RunDir(candidate)
     base_rec, cand_rec = base_dir.read_run(), cand_dir.read_run()
-    _require_complete(base_rec, base_dir)
-    _require_complete(cand_rec, cand_dir)
+    require_complete(base_rec, base_dir)
+    require_complete(cand_rec, cand_dir)
     shared = [t for t in base_rec.tasks if t in cand_rec.tasks]
     if not shared:
         raise ConfigError("the runs share no task")
     checks, changes = [], []
     for task in shared:
         base, cand = base_rec.tasks[task], cand_rec.tasks[task]
-        task_changes = _settings_changes(task, base, cand, base_rec, cand_rec)
+        task_changes = settings_changes(task, base, cand, base_rec, cand_rec)
         if task_changes and not allow_config_change:
             raise ConfigError(f"cannot compare {'; '.join(task_changes)}; pass --allow-config-change to compare anyway")
         changes += task_changes
@@ -154,7 +155,7 @@ def compare_runs(baseline: Path, candidate: Path,
             other = cand.metrics.get(name)
             if summary.score is None or summary.higher_is_better is None or other is None or other.score is None:
                 continue
-            b_docs, c_docs = _per_doc(base_dir, task, summary.score), _per_doc(cand_dir, task, other.score)
+            b_docs, c_docs = document_means(base_dir, task, summary.score), document_means(cand_dir, task, other.score)
             if b_docs.keys() != c_docs.keys() or not b_docs:
                 raise ConfigError(f"cannot compare task {task}: the runs hold different documents "
                                   f"({len(b_docs)} and {len(c_docs)}, {len(b_docs.keys() & c_docs.keys())} shared)")

@@ -8,6 +8,8 @@ import io
 from typing import Any
 
 from harness.report.cells import COST_COLUMNS, comparison_cells, metric_columns
+from harness.report.diagnose import RunDiagnosis
+from harness.report.diagnosis_text import diagnosis_html
 from harness.report.plots import all_plots
 from harness.report.rows import RunRow
 
@@ -19,6 +21,8 @@ def to_markdown(rows: list[RunRow]) -> str:
     lines += ["| " + " | ".join(line) + " |" for line in cells.body]
     if cells.footnotes:
         lines += ["", *[f"{note}  " for note in cells.footnotes]]
+    if cells.verdicts:
+        lines += ["", "Verdicts:", "", *[f"- {line}" for line in cells.verdicts]]
     return "\n".join(lines) + "\n"
 
 
@@ -32,7 +36,8 @@ def to_csv(rows: list[RunRow]) -> str:
     tasks = list(dict.fromkeys(t for r in rows for t in r.costs))
     writer.writerow(["run_id", "model", "backend", "thinking", "output_tokens_per_s", "ttft_p50_s",
                      *[f"{t}:{m}:{part}" for t, m in columns
-                       for part in ("value", "ci95_lo", "ci95_hi", "published", "published_detail")],
+                       for part in ("value", "ci95_lo", "ci95_hi", "published", "published_detail", "verdict",
+                                    "verdict_detail")],
                      *[f"{t}:{field}" for t in tasks for field in cost_fields]])
     for r in rows:
         cells: list[Any] = [r.run_id, r.model, r.backend, r.thinking, r.output_tokens_per_s, r.ttft_p50_s]
@@ -41,14 +46,17 @@ def to_csv(rows: list[RunRow]) -> str:
             lo, hi = (metric.ci95 if metric and metric.ci95 else (None, None))
             shown = r.published.get(c, [])
             cells += [metric.value if metric else None, lo, hi, ";".join(f"{s.claim.value:g}" for s in shown) or None,
-                      " | ".join(s.detail() for s in shown) or None]
+                      " | ".join(s.detail() for s in shown) or None,
+                      ";".join(s.verdict.verdict if s.verdict else "-" for s in shown) or None,
+                      " | ".join(s.verdict.describe() if s.verdict else "-" for s in shown) or None]
         cells += [getattr(r.costs.get(t), field, None) for t in tasks for field in cost_fields]
         writer.writerow(cells)
     return out.getvalue()
 
 
-def to_html(rows: list[RunRow]) -> str:
-    """A self-contained HTML report: the comparison table and, per task, inline SVG plots."""
+def to_html(rows: list[RunRow], diagnoses: list[RunDiagnosis] | None = None) -> str:
+    """A self-contained HTML report: the comparison table, the claims' verdicts, each run's diagnosis and, per task,
+    inline SVG plots."""
     cells = comparison_cells(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in cells.header)
 
@@ -60,6 +68,9 @@ def to_html(rows: list[RunRow]) -> str:
                   for i, line in enumerate(cells.body))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in cells.footnotes)
     footnotes = f'<ul class="claims">{notes}</ul>' if notes else ""
+    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in cells.verdicts)
+    footnotes += f'<h2>Verdicts</h2><ul class="verdicts">{verdicts}</ul>' if verdicts else ""
+    footnotes += diagnosis_html(diagnoses) if diagnoses else ""
     figures = "".join(f'<figure class="plot"><figcaption>{html.escape(t)}</figcaption>{svg}</figure>'
                       for t, svg in all_plots(rows))
     return f"""<!DOCTYPE html>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from harness.records.bench import BenchRecord
+from harness.records.bench import BenchLevel, BenchRecord, Scope
 from harness.records.run import RunRecord
 from harness.report.cells import comparison_cells
 from harness.report.format import fmt_metric, fmt_number, stat_field
@@ -34,34 +34,61 @@ def run_table(record: RunRecord) -> Table:
     return table
 
 
-def bench_table(record: BenchRecord) -> Table:
-    """One row per concurrency level of a bench.json, and the batch-1 roofline in the caption."""
+SCOPE_WORDS = {"client": "client clock (HTTP, as vllm bench serve)", "engine": "the engine's own clocks",
+               "batch": "per batch: every row of a batch shares its timings"}
+
+
+def _load(lvl: BenchLevel) -> str:
+    limit = "no limit" if lvl.max_concurrency is None else str(lvl.max_concurrency)
+    if lvl.mode == "waves":
+        return f"waves of {limit}"
+    rate = "inf" if lvl.request_rate == "inf" else f"{lvl.request_rate:g}/s"
+    return f"c {limit}, rate {rate}"
+
+
+def bench_table(record: BenchRecord, scope: Scope | None = None) -> Table:
+    """One row per level of a bench.json whose figures have `scope` (the first level's by default: a table never
+    mixes scopes), in vLLM's units, with the roofline and the sweep in the caption."""
     p, roof = record.params, record.roofline
-    table = Table(title=f"{record.model.id} · {record.backend.name} · in {p.input_len} / out "
-                        f"{p.output_len} tokens · {p.num_prompts} requests per level")
-    for column in ("concurrency", "req/s", "out tok/s", "total tok/s", "ttft p50 s", "ttft p99 s", "tpot p50 ms",
-                   "e2e p50 s"):
-        table.add_column(column, justify="right")
-    for lvl in record.levels:
-        tpot = stat_field(lvl.tpot_s, "p50")
-        table.add_row(str(lvl.concurrency), f"{lvl.request_throughput:.2f}", f"{lvl.output_tokens_per_s:.1f}",
-                      f"{lvl.total_tokens_per_s:.1f}", fmt_number(stat_field(lvl.ttft_s, "p50"), ".3f"),
-                      fmt_number(stat_field(lvl.ttft_s, "p99"), ".3f"),
-                      fmt_number(1000 * tpot if tpot else None, ".2f"),
-                      fmt_number(stat_field(lvl.e2e_s, "p50"), ".3f"))
+    scope = scope or (record.levels[0].scope if record.levels else "client")
+    levels = [lvl for lvl in record.levels if lvl.scope == scope]
+    workload = (f"the requests of run {p.from_run}" if p.from_run else f"in {p.input_len} / out {p.output_len} tokens")
+    table = Table(title=f"{record.model.id} · {record.backend.name} · {workload} · {p.num_prompts} requests per "
+                        f"level · scope {scope}", caption_justify="left")
+    goodput, energy, usd = (any(getattr(lvl, f) is not None for lvl in levels)
+                            for f in ("request_goodput", "joules_per_output_token", "usd"))
+    columns = ["load", "done/failed", "req/s", *(["goodput req/s"] if goodput else []), "out tok/s",
+               "mean TTFT ms", "p99 TTFT ms", "median TPOT ms", "median ITL ms", "median E2EL ms",
+               *(["J/out tok"] if energy else []), *(["$/1M out tok"] if usd else [])]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "load" else "right")
+    for lvl in levels:
+        table.add_row(_load(lvl), f"{lvl.completed}/{lvl.failed}", f"{lvl.request_throughput:.2f}",
+                      *([fmt_number(lvl.request_goodput, ".2f")] if goodput else []), f"{lvl.output_throughput:.1f}",
+                      *(fmt_number(lvl.stat(k), ".2f") for k in ("mean_ttft_ms", "p99_ttft_ms", "median_tpot_ms",
+                                                                  "median_itl_ms", "median_e2el_ms")),
+                      *([fmt_number(lvl.joules_per_output_token, ".3g")] if energy else []),
+                      *([fmt_number(lvl.usd_per_1m_output_tokens, ".3g")] if usd else []))
+    notes = [f"scope {scope}: {SCOPE_WORDS[scope]}"]
     if roof:
         share = roof.batch1_share_of_limit
-        table.caption = (f"{roof.memory} bandwidth {roof.memory_bandwidth_gb_s:.0f} GB/s; batch-1 decode limit "
-                         f"{roof.batch1_decode_limit_tok_s:.0f} tok/s; measured "
-                         f"{fmt_number(roof.batch1_decode_measured_tok_s, '.0f')} tok/s"
-                         + (f" ({100 * share:.0f}% of the limit)" if share else ""))
+        notes.append(f"{roof.memory} copy bandwidth {roof.memory_bandwidth_gb_s:.0f} GB/s; batch-1 decode limit "
+                     f"{roof.batch1_decode_limit_tok_s:.0f} tok/s (tp {roof.tensor_parallel_size}); measured "
+                     f"{fmt_number(roof.batch1_decode_measured_tok_s, '.0f')} tok/s"
+                     + (f" ({100 * share:.0f}% of the limit)" if share else ""))
+    if record.sweep:
+        sw = record.sweep
+        notes.append(f"sweep: highest {sw.over} with {100 * sw.target_attainment:g}% of requests meeting "
+                     f"{sw.goodput}: {fmt_number(sw.best, '.3g')}")
+    table.caption = "\n".join(notes)
     return table
 
 
 def compare_table(rows: list[RunRow]) -> Table:
     """The comparison for the terminal, the published claims' protocols and sources below it."""
     cells = comparison_cells(rows)
-    table = Table(title="owb compare (values in %, 95% CI in brackets)", caption="\n".join(cells.footnotes) or None,
+    table = Table(title="owb compare (values in %, 95% CI in brackets)",
+                  caption="\n".join(cells.footnotes + cells.verdicts) or None,
                   caption_justify="left")
     for name in cells.header:
         table.add_column(name)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.records.sample import SampleRecord
+from harness.records.sample import SampleStats
 
 
 class NoArgs(BaseModel):
@@ -35,6 +35,7 @@ class Scored:
     extracted: Any
     scores: dict[str, float]
     extra: dict[str, Any] = field(default_factory=dict)  # code: status, stderr, exec_s
+    extraction_failed: bool | None = None  # the scorer found no answer to grade (None: the scorer does not say)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Scorer(Protocol):
         """Grades for many answers (a scorer may run them in parallel)."""
         ...
 
-    def vote(self, sample: SampleRecord) -> str | None:
+    def vote(self, sample: SampleStats) -> str | None:
         """The answer a sample votes for in a majority metric (None: no answer)."""
         ...
 
@@ -89,7 +90,7 @@ class ScorerBase:
     Args: ClassVar[type[BaseModel]] = NoArgs
     scores: ClassVar[tuple[ScoreInfo, ...]] = ()
 
-    def vote(self, sample: SampleRecord) -> str | None:
+    def vote(self, sample: SampleStats) -> str | None:
         """No answer to vote for."""
         return None
 

@@ -107,12 +107,13 @@ class CodeScorer(ScorerBase):
         out, it = [], iter(results)
         for program, item in zip(programs, items, strict=True):
             if item.unclosed:
-                out.append(Scored(extracted=None, scores={"passed": 0.0},
+                out.append(Scored(extracted=None, scores={"passed": 0.0}, extraction_failed=True,
                                   extra={"status": "failed", "stderr": "reasoning never closed"}))
                 continue
             r = next(it)
             out.append(Scored(extracted=program, scores={"passed": float(r.status == "passed")},
-                              extra={"status": r.status, "stderr": r.stderr_tail, "exec_s": round(r.seconds, 4)}))
+                              extra={"status": r.status, "stderr": r.stderr_tail, "exec_s": round(r.seconds, 4)},
+                              extraction_failed=not item.answer.strip()))
         return out
 
     def describe(self) -> dict[str, Any]:

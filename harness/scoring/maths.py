@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.records.sample import SampleRecord
+from harness.records.sample import SampleStats
 from harness.scoring.base import Scored, ScoreInfo, ScorerBase, ToScore
 
 # lm-evaluation-harness gsm8k.yaml: strict-match and flexible-extract filters, exact_match's regexes_to_ignore.
@@ -30,19 +30,39 @@ def normalize_number(text: str) -> str:
     return text.strip().lower()
 
 
+NUMBER_CHARS = frozenset("-$0123456789.,")  # every character a FLEXIBLE match can hold
+TAIL_CHARS = 512  # where flexible-extract starts looking, from the end
+
+
 def strict_extract(text: str) -> str | None:
     """The number after the first '#### ' (strict-match), or None."""
-    found = STRICT.findall(text)
-    return found[0].strip() if found else None
+    found = STRICT.search(text)
+    return found.group(1).strip() if found else None
 
 
 def flexible_extract(text: str) -> str | None:
-    """The last number-like token in the text (flexible-extract), or None."""
-    found = FLEXIBLE.findall(text)
+    """The last number-like token in the text (flexible-extract), or None.
+
+    Only the end of the text is scanned: a match holds number characters only, so one that starts after a
+    non-number character is found alike from there or from the start; the tail grows until it holds a match."""
+    size = TAIL_CHARS
+    while True:
+        cut = _boundary(text, len(text) - size)
+        found = FLEXIBLE.findall(text, cut)
+        if found or cut == 0:
+            break
+        size *= 2
     if not found:
         return None
-    last = found[-1]
-    return next(g for g in last if g).strip()
+    return next(g for g in found[-1] if g).strip()
+
+
+def _boundary(text: str, at_most: int) -> int:
+    """The last position at or before `at_most` that follows a non-number character (0: the start)."""
+    position = max(at_most, 0)
+    while position > 0 and text[position - 1] in NUMBER_CHARS:
+        position -= 1
+    return position
 
 
 def gsm8k_target(answer_field: str) -> str:
@@ -151,16 +171,17 @@ class GSM8KScorer(_MathScorer):
     def _score(self, item: ToScore) -> Scored:
         gold = gsm8k_target(str(item.target))
         if item.unclosed:
-            return Scored(extracted=None, scores={s.name: 0.0 for s in self.scores})
+            return Scored(extracted=None, scores={s.name: 0.0 for s in self.scores}, extraction_failed=True)
         strict, flexible = strict_extract(item.answer), flexible_extract(item.answer)
         scores = {
             "strict_match": float(strict is not None and normalize_number(strict) == gold),
             "flexible_match": float(flexible is not None and normalize_number(flexible) == gold),
             "math_verify": float(bool(item.answer.strip()) and self.verifier.equivalent(gold, item.answer)),
         }
-        return Scored(extracted={"strict": strict, "flexible": flexible}, scores=scores)
+        return Scored(extracted={"strict": strict, "flexible": flexible}, scores=scores,
+                      extraction_failed=strict is None and flexible is None)
 
-    def vote(self, sample: SampleRecord) -> str | None:
+    def vote(self, sample: SampleStats) -> str | None:
         """The normalised flexible-extract number."""
         flexible = (sample.extracted or {}).get("flexible")
         return normalize_number(flexible) if flexible else None
@@ -205,11 +226,11 @@ class MathScorer(_MathScorer):
     def _score(self, item: ToScore) -> Scored:
         boxed = None if item.unclosed else last_boxed(item.answer)
         if boxed is None:
-            return Scored(extracted=None, scores={"math_verify": 0.0})
+            return Scored(extracted=None, scores={"math_verify": 0.0}, extraction_failed=True)
         ok = any(self.verifier.equivalent(f"\\boxed{{{ref}}}", f"\\boxed{{{boxed}}}")
                  for ref in self.references(item.target))
-        return Scored(extracted=boxed, scores={"math_verify": float(ok)})
+        return Scored(extracted=boxed, scores={"math_verify": float(ok)}, extraction_failed=False)
 
-    def vote(self, sample: SampleRecord) -> str | None:
+    def vote(self, sample: SampleStats) -> str | None:
         """The boxed answer without spaces."""
         return "".join(str(sample.extracted).split()) if sample.extracted else None

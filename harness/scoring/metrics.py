@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from harness.config.taskspec import MetricSpec
 from harness.core.stats import pass_at_k, summarize
 from harness.records.run import MetricSummary
-from harness.records.sample import SampleRecord
+from harness.records.sample import SampleStats
 from harness.scoring.base import ScoreInfo, Scorer
 
 
@@ -29,7 +29,7 @@ def majority(votes: Sequence[str | None], same: Scorer) -> int | None:
     return best[1][0]
 
 
-def document_values(metrics: Sequence[MetricSpec], samples: Sequence[SampleRecord], samples_per_doc: int,
+def document_values(metrics: Sequence[MetricSpec], samples: Sequence[SampleStats], samples_per_doc: int,
                     scorer: Scorer) -> dict[str, float]:
     """One document's value for every reported metric, from its samples (in sample order)."""
     values: dict[str, float] = {}

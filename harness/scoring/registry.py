@@ -19,6 +19,8 @@ SCORERS: Registry[ScorerClass] = Registry("scorer", {
     "code": "harness.scoring.code:CodeScorer",
     "evalplus": "harness.scoring.evalplus.scorer:EvalPlusScorer",
     "summarize": "harness.scoring.summarize:SummarizeScorer",
+    "livecodebench": "harness.scoring.livecodebench.scorer:LiveCodeBenchScorer",
+    "choice": "harness.scoring.choice:ChoiceScorer",
 })
 
 

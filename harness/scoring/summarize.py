@@ -71,7 +71,7 @@ class SummarizeScorer(ScorerBase):
             best = self.rouge.score_multi(refs, sentence_lines(answer))
             scores = {name: float(best[name].fmeasure) for name in ROUGE_TYPES}
         extra = {"empty_rate": float(not answer), "output_words": float(words)}
-        return Scored(extracted=answer, scores={**scores, **extra})
+        return Scored(extracted=answer, scores={**scores, **extra}, extraction_failed=not answer)
 
     def describe(self) -> dict[str, Any]:
         """rouge-score settings: stemmer, sentence splitting for Lsum, multi-reference rule."""

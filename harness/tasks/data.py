@@ -8,12 +8,13 @@ import hashlib
 import importlib.util
 import json
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config.base import DataSource
-from harness.config.taskspec import TaskSpec
+from harness.config.taskspec import ChoiceShuffle, TaskSpec
 from harness.core.errors import DataError, first_line
 from harness.core.hashing import stable_hash
 from harness.core.hub import cached_commit, hub_reachable
@@ -103,6 +104,10 @@ def _select(
         doc_id = str(row[spec.id_field]) if spec.id_field else str(index)
         if spec.id_range is not None and not spec.id_range[0] <= int(doc_id) <= spec.id_range[1]:
             continue
+        if spec.window is not None and not _in_window(spec, row, f"row {index} of {location}"):
+            continue
+        if spec.choices is not None:
+            row = shuffled_choices(spec.choices, row, doc_id)
         if spec.target_field not in row:
             raise DataError(f"task {spec.name}: row {index} of {location} has no field '{spec.target_field}'")
         docs.append(Document(doc_id=doc_id, fields=_with_joined(spec, row), target=row[spec.target_field]))
@@ -113,6 +118,25 @@ def _select(
     fewshot = [_with_joined(spec, by_id[i]) for i in spec.prompt.fewshot_ids]
     return TaskData(docs=docs[:limit] if limit else docs, fewshot=fewshot, source=source, location=location,
                     revision=revision, file_sha256=sha)
+
+
+def _in_window(spec: TaskSpec, row: dict[str, Any], where: str) -> bool:
+    """Whether a row's date lies in the task's window; a missing or malformed date is one error."""
+    assert spec.window is not None
+    try:
+        return spec.window.contains(row[spec.window.field])
+    except (KeyError, ValueError):
+        raise DataError(f"task {spec.name}: {where} has no ISO date in '{spec.window.field}'") from None
+
+
+def shuffled_choices(choices: ChoiceShuffle, row: dict[str, Any], doc_id: str) -> dict[str, Any]:
+    """The row with its options as fields A, B, C, ... in an order drawn from the seed and the document's id (the
+    same on every run, resume and selection), and the correct option's letter as `correct_letter`."""
+    drawn = int.from_bytes(hashlib.sha256(f"{choices.seed}/{doc_id}".encode()).digest()[:8], "big")
+    order = random.Random(drawn).sample(range(len(choices.fields)), len(choices.fields))
+    letters = [chr(ord("A") + i) for i in range(len(order))]
+    options = {letter: str(row[choices.fields[i]]) for letter, i in zip(letters, order, strict=True)}
+    return {**row, **options, "correct_letter": letters[order.index(0)]}
 
 
 def _with_joined(spec: TaskSpec, row: dict[str, Any]) -> dict[str, Any]:
@@ -166,16 +190,27 @@ def _hub_rows(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
     if not hub_reachable():
         raise DataError(f"cannot load {hf.path} from the Hugging Face Hub (no connection); "
                         "use --data-dir DIR for a local copy or --data fixture")
+    if hf.gated and not _hub_token():
+        raise DataError(f"{hf.path} is a gated dataset and no Hugging Face token is set: {hf.gated}; "
+                        "or use --data-dir DIR for a local copy")
+    files = {split: hf.data_files} if hf.data_files else None
     try:
         import datasets
 
-        dataset = datasets.load_dataset(hf.path, hf.name, split=split, revision=hf.revision)
+        dataset = datasets.load_dataset(hf.path, hf.name, split=split, revision=hf.revision, data_files=files)
     except Exception as exc:  # noqa: BLE001 - network, auth and missing-revision errors all end here
         raise DataError(
             f"cannot load {hf.path}@{hf.revision[:12]} from the Hugging Face Hub ({first_line(exc)}); "
             "use --data-dir DIR for a local copy or --data fixture"
         ) from None
     return [dict(row) for row in dataset]
+
+
+def _hub_token() -> str | None:
+    """The Hugging Face token huggingface_hub would send ($HF_TOKEN or the stored login), or None."""
+    from huggingface_hub import get_token
+
+    return get_token()
 
 
 def _sha256(path: Path) -> str:

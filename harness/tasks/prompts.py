@@ -58,7 +58,7 @@ def base_prompt(spec: TaskSpec, doc: Document, data_shots: list[dict[str, Any]])
     p = spec.prompt
     shots = [fill(p.base, shot.input, spec.name) + shot.output for shot in p.fewshot]
     shots += [fill(p.base, row, spec.name) + fill(p.fewshot_output, row, spec.name) for row in data_shots]
-    return p.fewshot_separator.join([*shots, fill(p.base, doc.fields, spec.name)])
+    return p.fewshot_separator.join([*shots[: p.shots], fill(p.base, doc.fields, spec.name)])
 
 
 def build_prompt(spec: TaskSpec, card: ModelCard, mode: Mode, doc: Document, renderer: ChatRenderer,

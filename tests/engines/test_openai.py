@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -10,12 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,8 +26,10 @@ from harness.core.errors import ConfigError, ServerError, UserError
 from harness.engines.base import GenRequest
 from harness.engines.openai import OpenAIBackend, OpenAIOptions, ReplicaPool
 from harness.engines.weights import resolve_model_path
-from tests.contract import check_bench, check_run
+from harness.records.store import RunDir
+from tests.contract import check_run
 from tests.helpers import owb
+from tests.measure.bench_contract import check_bench
 
 SSE = (
     'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\n'
@@ -64,10 +67,10 @@ def _sse(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, text=SSE, headers={"content-type": "text/event-stream"})
 
 
-class _DiesMidStream(httpx.SyncByteStream):
+class _DiesMidStream(httpx.AsyncByteStream):
     """A stream whose server goes away after the first chunk."""
 
-    def __iter__(self) -> Iterator[bytes]:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         yield b'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\n'
         raise httpx.ReadError("peer closed connection without sending complete message body")
 
@@ -76,15 +79,15 @@ def _replicas(handlers: dict[str, object], models: dict[str, list[str]] | None =
     """Replicas http://HOST/v1 by host: each /models lists `served` (or `models[host]`); completions go to the
     host's handler."""
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: httpx.Request) -> Any:
         host = request.url.host
         if request.url.path.endswith("/models"):
             return httpx.Response(200, json={"data": [{"id": m} for m in (models or {}).get(host, ["served"])]})
+        if not request.url.path.endswith("/completions"):
+            return httpx.Response(404)
         handler = handlers[host]
         assert callable(handler)
-        response = handler(request)
-        assert isinstance(response, httpx.Response)
-        return response
+        return handler(request)  # a response, or (an async handler) a coroutine the async client awaits
 
     return httpx.MockTransport(handle)
 
@@ -110,19 +113,17 @@ def test_the_least_loaded_replica_gets_the_request() -> None:
 
 
 def test_requests_spread_over_replicas_within_the_batch_size() -> None:
-    first_wave, lock, in_flight, peak = threading.Barrier(4, timeout=60), threading.Lock(), [0], [0]
-    hosts: list[str] = []
+    in_flight, peak, hosts, first_wave = [0], [0], [], asyncio.Event()
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        with lock:
-            hosts.append(request.url.host)
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-            wait = len(hosts) <= 4
-        if wait:
-            first_wave.wait()  # the first 4 requests are all in flight together
-        with lock:
-            in_flight[0] -= 1
+    async def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        if in_flight[0] == 4:
+            first_wave.set()
+        if len(hosts) <= 4:
+            await asyncio.wait_for(first_wave.wait(), 60)  # the first 4 requests are all in flight together
+        in_flight[0] -= 1
         return _sse(request)
 
     backend = _backend(_replicas({"a": handler, "b": handler}), batch_size=4)
@@ -157,7 +158,7 @@ def test_a_replica_that_dies_mid_stream_is_marked_down_and_its_request_goes_else
 
 
 def test_every_replica_down_is_one_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.BACKOFF_S", 0.0)
 
     def refused(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused")
@@ -214,7 +215,7 @@ def test_a_replica_still_loading_is_down_from_the_start() -> None:
 ])
 def test_a_stream_that_fails_but_ends_is_retried_not_recorded(failure: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.BACKOFF_S", 0.0)
     calls: list[int] = []
 
     def flaky(request: httpx.Request) -> httpx.Response:
@@ -250,7 +251,7 @@ def test_base_url_takes_a_list_or_a_file(tmp_path: Path) -> None:
 
 
 def test_retries_5xx_with_backoff_then_streams(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.BACKOFF_S", 0.0)
     transport, calls = _mock(failures=2)
     backend = OpenAIBackend(load_card("tiny-qwen2"), OpenAIOptions(base_url="http://mock/v1"), transport=transport)
     [gen] = list(backend.generate([_request()]))
@@ -260,7 +261,7 @@ def test_retries_5xx_with_backoff_then_streams(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_gives_up_after_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.engines.openai.time.sleep", lambda s: None)
+    monkeypatch.setattr("harness.engines.openai.BACKOFF_S", 0.0)
     transport, calls = _mock(failures=100)
     backend = OpenAIBackend(load_card("tiny-qwen2"), OpenAIOptions(base_url="http://mock/v1", retries=3),
                             transport=transport)
@@ -375,9 +376,9 @@ def test_owb_run_against_vllm_serve(vllm_server: str, tmp_path: Path) -> None:
     for task in ("gsm8k", "math500"):
         perf = record["tasks"][task]["perf"]
         assert perf["timing_scope"] == "request" and perf["ttft_s"]["p50"] > 0 and perf["tpot_s"] is not None
-        samples = [json.loads(x) for x in (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()]
-        assert all(s["prompt_tokens"] > 0 and s["output_tokens"] > 0 for s in samples)
-        assert samples[0]["prompt"].startswith("<|im_start|>system")  # rendered locally, same as offline
+        samples = list(RunDir(run_dir).samples(task).records())
+        assert all(s.prompt_tokens > 0 and s.output_tokens > 0 for s in samples)
+        assert samples[0].prompt.startswith("<|im_start|>system")  # rendered locally, same as offline
 
 
 @pytest.mark.slow
@@ -389,7 +390,8 @@ def test_owb_bench_against_vllm_serve(vllm_server: str, tmp_path: Path) -> None:
     path = next(tmp_path.glob("*/bench.json"))
     record = check_bench(path, 24, 12, [1, 4], 8)
     assert record["roofline"] is None  # the server's memory is not ours to measure
-    assert all(lvl["itl_s"] is not None for lvl in record["levels"])
+    assert all(lvl["scope"] == "client" and lvl["median_itl_ms"] > 0 for lvl in record["levels"])
+    assert record["prefix_caching"] is True  # vLLM V1's default, read from the server's /metrics
 
 
 def _finished(server: _Server) -> float:
@@ -425,3 +427,39 @@ def test_owb_run_survives_a_replica_killed_mid_run(vllm_server: str, second_vllm
     assert 0 < second["completed"] == second["down"]["after_completed"] < first["completed"]
     assert first["completed"] + second["completed"] == 66
     assert first["e2e_s"]["p50"] > 0 and second["ttft_s"]["p90"] > 0
+
+
+def test_an_eval_under_load_records_the_load_and_its_goodput(tmp_path: Path) -> None:
+    """`owb run --backend openai --request-rate R --max-concurrency C`: the samples are scored as usual, and run.json
+    records beside them the load they ran under, the goodput against the objectives, on the client's clock."""
+    from harness.measure.speed import speed_context
+    from tests.helpers import run_cli
+    from tests.measure.fake_server import fake_server
+
+    with fake_server(slots=2, token_s=0.002) as (url, server):
+        run_dir = run_cli("--model", "tiny-qwen2", "--backend", "openai", "--base-url", url, "--tasks", "gsm8k",
+                          "--data", "fixture", "--limit", "6", "--max-new-tokens", "5", "--request-rate", "40",
+                          "--max-concurrency", "3", "--backend-arg", "goodput=ttft:5000 e2el:20000",
+                          "--backend-arg", "burstiness=0.5", "--output", str(tmp_path))
+    record = RunDir(run_dir).read_run()
+    served = record.backend_report["served"]
+    assert served["load"] == {"max_concurrency": 3, "request_rate": 40.0, "burstiness": 0.5}
+    assert served["scope"] == "client" and served["slo"] == "ttft:5000 e2el:20000"
+    assert served["completed"] == 6 and served["good"] == 6 and served["retokenized"] == 0
+    assert served["request_throughput"] > 0 and served["request_goodput"] == pytest.approx(served["request_throughput"])
+    assert served["duration_s"] >= 6 / 40 * 0.9 and served["output_tokens"] == 30  # the last arrival at N/rate
+    assert record.backend.args["request_rate"] == 40.0 and len(server.payloads) == 6
+    assert all(s.queue_s is not None for s in RunDir(run_dir).samples("gsm8k").records())
+    context = speed_context(record.backend, record.backend_report, ["request"])
+    assert context.latency_scope == "client" and context.throughput_scope.startswith("load: rate 40/s")
+    assert record.tasks["gsm8k"].n == 6
+
+
+def test_run_load_flags_are_backend_options() -> None:
+    """--request-rate is the openai backend's option; an in-process backend refuses it by its own options model."""
+    from harness.core.errors import ConfigError
+    from harness.pipeline.runner import run
+    from harness.records.run import RunOptions
+
+    with pytest.raises(ConfigError, match="backend hf: unknown option 'request_rate'"):
+        run(RunOptions(model="tiny-qwen2", backend="hf", backend_args={"request_rate": 2.0}))

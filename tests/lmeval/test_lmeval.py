@@ -353,7 +353,8 @@ def test_resume_rescore_compare_and_check_work_on_an_lmeval_run(tmp_path: Path, 
     check_run(run_dir)
     assert samples(run_dir, "lmeval:gsm8k") == first
     # rescore from stored raw outputs: an edited output is scored again by lm-eval's filters
-    edited = [{**s, "raw_output": s["raw_output"].replace("#### 18", "#### 19")} for s in first]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]  # as stored: same length, same spans
+    edited = [{**s, "raw_output": s["raw_output"].replace("#### 18", "#### 19")} for s in lines]
     path.write_text("".join(json.dumps(s) + "\n" for s in edited))
     result = CliRunner().invoke(app, ["rescore", str(run_dir)], catch_exceptions=False)
     assert result.exit_code == 0, result.output

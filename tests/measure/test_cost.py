@@ -70,3 +70,19 @@ def test_the_budget_curve_is_drawn_for_runs_with_several_budgets(fake_backend: t
     record = check_run(run_dir)
     assert set(record["tasks"]) == {"math500@think2", "math500@think4"}
     assert "math500: score against thinking budget" in to_html([load_row(run_dir)])
+
+
+def test_dollars_are_gpu_hours_of_every_gpu_used() -> None:
+    """$ = wall x GPUs (tensor x pipeline x data parallel) x the price of one GPU; a served model is priced by the
+    hour of the whole server."""
+    from harness.measure.cost import gpu_usd, gpus_used, task_cost
+    from harness.records.run import PerfSummary, RunOptions
+
+    perf = PerfSummary(wall_s=1800.0, prompt_tokens=10, output_tokens=1000, reasoning_tokens=0, answer_tokens=1000,
+                       output_tokens_per_s=None, ttft_s=None, tpot_s=None, e2e_s=None, timing_scope="request")
+    opts = RunOptions(model="m", backend="vllm", tp=4, dp=2, gpu_hourly_usd=2.0)
+    assert gpus_used(opts) == 8 and gpus_used(RunOptions(model="m")) == 1
+    cost = task_cost([], perf, None, [], None, opts)
+    assert cost.usd == pytest.approx(0.5 * 8 * 2.0) and cost.gpus == 8
+    assert cost.pricing is not None and "x 8 GPUs" in cost.pricing and "start-up not included" in cost.pricing
+    assert gpu_usd(3600, 2, None) is None and gpu_usd(None, 2, 1.0) is None and gpu_usd(90, 2, 4.0) == 0.2

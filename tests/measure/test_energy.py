@@ -1,5 +1,6 @@
 """Energy: the arithmetic on recorded traces (constant power, ramps, irregular spacing, a counter that wraps), the
-per-token and per-correct-answer helpers, and EnergyMeter driven end to end by a fake NVML module."""
+per-token and per-correct-answer helpers, and EnergyMeter driven end to end by fake NVML modules: one GPU, and
+several GPUs with recorded counters, mapped from CUDA_VISIBLE_DEVICES by UUID, with an idle baseline."""
 
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.measure.energy import EnergyMeter, counter_delta, integrate_power, joules_per_correct, joules_per_token
+from harness.engines.base import EngineRequest
+from harness.measure.energy import (
+    EnergyMeter,
+    GPUSelection,
+    counter_delta,
+    engine_gpus,
+    idle_watts,
+    integrate_power,
+    joules_per_correct,
+    joules_per_token,
+    merge_energy,
+    physical_ids,
+)
 
 
 def test_constant_power_integrates_to_power_times_time() -> None:
@@ -128,7 +141,7 @@ def test_no_nvml_reads_none(monkeypatch: pytest.MonkeyPatch, pynvml: types.Modul
 
 def test_no_such_gpu_reads_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([0, 1]))
-    with EnergyMeter(device_index=3) as meter:
+    with EnergyMeter(GPUSelection(named=("3",))) as meter:
         pass
     assert meter.reading() is None
 
@@ -180,3 +193,121 @@ def test_paused_spans_without_a_counter_integrate_each_span(monkeypatch: pytest.
     reading = meter.reading()
     assert reading is not None and reading.method == "power_samples"
     assert reading.seconds < 0.25 and reading.joules == pytest.approx(250.0 * reading.seconds, rel=0.1)
+
+
+def multi_nvml(counters: dict[int, list[int]], watts: dict[int, float]) -> types.ModuleType:
+    """A pynvml stand-in for a 4-GPU machine (UUIDs GPU-0aaa... to GPU-3ddd...): each device's recorded
+    total-energy readings in mJ, its constant power, one process using memory, and a power-cap clock event on GPU 2."""
+    module = types.ModuleType("pynvml")
+    uuids = ["GPU-0aaa-1111", "GPU-1bbb-2222", "GPU-2ccc-3333", "GPU-3ddd-4444"]
+    readings = {i: iter(values) for i, values in counters.items()}
+    read: dict[int, int] = {i: 0 for i in range(4)}
+
+    def energy(handle: int) -> int:
+        read[handle] += 1
+        return next(readings[handle])
+
+    def handle(index: int) -> int:
+        if not 0 <= index < 4:
+            raise _NVMLError("Invalid Argument")
+        return index
+
+    module.__dict__.update(
+        NVMLError=_NVMLError, NVML_CLOCK_SM=1, NVML_CLOCK_MEM=2, nvmlInit=lambda: None, nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: 4, nvmlDeviceGetHandleByIndex=handle, nvmlDeviceGetUUID=lambda h: uuids[h],
+        nvmlDeviceGetName=lambda h: b"NVIDIA H100 80GB HBM3", nvmlDeviceGetTotalEnergyConsumption=energy,
+        nvmlDeviceGetPowerUsage=lambda h: int(watts.get(h, 60.0) * 1000),
+        nvmlDeviceGetEnforcedPowerLimit=lambda h: 700_000,
+        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(used=(h + 1) * 10**9),
+        nvmlDeviceGetClockInfo=lambda h, kind: 1980 if kind == 1 else 2619,
+        nvmlDeviceGetCurrentClocksEventReasons=lambda h: 0x4 | 0x1 if h == 2 else 0x1,
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [SimpleNamespace(pid=4242, usedGpuMemory=(h + 1) * 5 * 10**8)])
+    module.reads = read  # type: ignore[attr-defined]
+    return module
+
+
+def test_visible_devices_map_to_nvml_by_uuid() -> None:
+    """CUDA ordinals go through CUDA_VISIBLE_DEVICES (UUIDs, prefixes or indices; CUDA stops at an entry it cannot
+    read); a server's GPUs are named directly."""
+    two = GPUSelection.visible(2)
+    assert physical_ids(two, None) == ["0", "1"]
+    assert physical_ids(two, "GPU-2ccc,GPU-0aaa-1111") == ["GPU-2ccc", "GPU-0aaa-1111"]
+    assert physical_ids(two, "3,1,0") == ["3", "1"]
+    assert physical_ids(two, "2,-1,3") == ["2"] and physical_ids(two, "") == []
+    assert physical_ids(GPUSelection(named=("1", "GPU-3d")), "0") == ["1", "GPU-3d"]
+
+
+def test_every_gpu_of_a_tensor_parallel_engine_is_summed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TP = 2 on the GPUs CUDA_VISIBLE_DEVICES names by UUID prefix (physical 2 and 0, in that order): both counters
+    are read and summed (GPU 0's wraps past 2^64), GPUs 1 and 3 (someone else's job) are never read."""
+    nvml = multi_nvml({2: [5_000, 9_000], 0: [2**64 - 1_000, 2_000]}, {2: 300.0, 0: 250.0})
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-2ccc,GPU-0aaa")
+    with EnergyMeter(engine_gpus(object(), EngineRequest(tp=2)), interval_s=0.02) as meter:
+        time.sleep(0.06)
+    reading = meter.reading()
+    assert reading is not None and reading.method == "energy_counter"
+    assert [(g.index, g.uuid, g.joules) for g in reading.gpus] == [(2, "GPU-2ccc-3333", 4.0), (0, "GPU-0aaa-1111", 3.0)]
+    assert reading.joules == 7.0 and reading.mean_watts == pytest.approx(7.0 / reading.seconds)
+    assert reading.peak_watts == 550.0 and reading.power_limit_w == 1400.0  # summed over the GPUs
+    assert reading.peak_memory_bytes == 3 * 10**9 + 1 * 10**9
+    two, zero = reading.gpus
+    assert two.throttle_reasons == ["sw_power_cap"] and zero.throttle_reasons == []  # idle is no throttle
+    assert two.process_memory_bytes == {"4242": 15 * 10**8} and two.name == "NVIDIA H100 80GB HBM3"
+    assert nvml.reads[1] == nvml.reads[3] == 0  # type: ignore[attr-defined]
+
+
+def test_integer_visible_devices_and_a_missing_gpu(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", multi_nvml({3: [0, 1_000], 1: [0, 500]}, {}))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    with EnergyMeter(GPUSelection.visible(2)) as meter:
+        time.sleep(0.01)
+    reading = meter.reading()
+    assert reading is not None and [g.index for g in reading.gpus] == [3, 1] and reading.joules == 1.5
+    monkeypatch.setitem(sys.modules, "pynvml", multi_nvml({1: [0, 500]}, {}))
+    with EnergyMeter(GPUSelection(named=("1", "GPU-9zzz"))) as meter:
+        time.sleep(0.01)
+    assert "no GPU 'GPU-9zzz' to meter" in capsys.readouterr().err
+    assert (reading := meter.reading()) is not None and [g.uuid for g in reading.gpus] == ["GPU-1bbb-2222"]
+
+
+def test_a_served_model_meters_nothing_unless_its_gpus_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """owb bench/run against a server: the client's GPU 0 is not the server's; only --energy-gpus are metered."""
+
+    class Served:
+        def __init__(self, gpus: tuple[str, ...]) -> None:
+            self.gpus = gpus
+
+        def endpoint(self) -> object:
+            return None
+
+        def local_gpus(self) -> tuple[str, ...]:
+            return self.gpus
+
+    monkeypatch.setitem(sys.modules, "pynvml", multi_nvml({0: [0, 100], 1: [0, 2_000], 3: [0, 3_000]}, {}))
+    assert engine_gpus(Served(()), EngineRequest()) == GPUSelection()
+    with EnergyMeter(engine_gpus(Served(()), EngineRequest())) as meter:
+        pass
+    assert meter.reading() is None
+    with EnergyMeter(engine_gpus(Served(("1", "GPU-3ddd-4444")), EngineRequest())) as meter:
+        time.sleep(0.01)
+    assert (reading := meter.reading()) is not None and reading.joules == 5.0
+    assert engine_gpus(object(), EngineRequest(tp=2, pp=2)) == GPUSelection.visible(4)
+
+
+def test_idle_baseline_gives_net_joules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle span of the counters gives each GPU's idle watts; a level's net joules are its joules less idle
+    watts x seconds (gross and net J/token both recorded)."""
+    monkeypatch.setitem(sys.modules, "pynvml", multi_nvml({0: [0, 6_000], 1: [0, 4_000]}, {}))
+    idle = idle_watts(GPUSelection.visible(2), seconds=0.1)
+    assert set(idle) == {"GPU-0aaa-1111", "GPU-1bbb-2222"} and 40 < idle["GPU-0aaa-1111"] < 60
+    monkeypatch.setitem(sys.modules, "pynvml", multi_nvml({0: [10_000, 110_000], 1: [0, 50_000]}, {}))
+    with EnergyMeter(GPUSelection.visible(2), idle_watts={"GPU-0aaa-1111": 50.0, "GPU-1bbb-2222": 30.0}) as meter:
+        time.sleep(0.05)
+    reading = meter.reading()
+    assert reading is not None and reading.idle_watts == 80.0 and reading.joules == 150.0
+    assert reading.net_joules == pytest.approx(150.0 - 80.0 * reading.seconds)
+    assert [g.idle_watts for g in reading.gpus] == [50.0, 30.0]
+    merged = merge_energy(reading, reading)
+    assert merged is not None and merged.joules == 300.0 and merged.net_joules == pytest.approx(2 * reading.net_joules)

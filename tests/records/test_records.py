@@ -35,16 +35,16 @@ def test_reading_a_run_being_written_changes_nothing(tmp_path: Path, capsys: pyt
     live = path.read_bytes()
     from harness.report.rows import load_row
 
-    assert len(RunDir(run_dir).load_samples("gsm8k")) == 4
+    assert len(list(RunDir(run_dir).samples("gsm8k").records())) == 4
     load_row(run_dir)  # owb compare's reader
     assert path.read_bytes() == live, "a reader cut the line being written"
     assert "skipped an incomplete last line" in capsys.readouterr().err
     path.write_bytes(whole)  # the writer finishes: nothing was lost
-    assert len(RunDir(run_dir).load_samples("gsm8k")) == 6
+    assert len(list(RunDir(run_dir).samples("gsm8k").records())) == 6
     corrupt = lines[:2] + [b"{not json\n"] + lines[3:]
     path.write_bytes(b"".join(corrupt))
     with pytest.raises(DataError, match=r"gsm8k.jsonl line 3: not a valid sample"):
-        RunDir(run_dir).load_samples("gsm8k")
+        list(RunDir(run_dir).samples("gsm8k").records())
 
 
 def test_only_the_writer_repairs_a_torn_line(tmp_path: Path) -> None:
@@ -52,5 +52,5 @@ def test_only_the_writer_repairs_a_torn_line(tmp_path: Path) -> None:
     path = run_dir / "samples" / "gsm8k.jsonl"
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join(lines[:3]) + lines[3][:25])
-    RunDir(run_dir).repair_samples("gsm8k")
+    RunDir(run_dir).samples("gsm8k").repair()
     assert path.read_bytes() == b"".join(lines[:3])

@@ -43,7 +43,7 @@ def test_replaying_a_schema_1_run_gives_its_metrics(tmp_path: Path) -> None:
                       "--tasks", "gsm8k,math500,humaneval,scitldr", "--data", "fixture", "--samples", "3",
                       "--output", str(tmp_path))
     new = check_run(run_dir)
-    assert new["schema_version"] == 2
+    assert new["schema_version"] == SCHEMA_VERSION
     for task, entry in old["tasks"].items():
         assert list(new["tasks"][task]["metrics"]) == list(entry["metrics"])
         for name, metric in entry["metrics"].items():
@@ -53,10 +53,10 @@ def test_replaying_a_schema_1_run_gives_its_metrics(tmp_path: Path) -> None:
             # the order samples finished), so a bootstrap interval moves by resampling noise only.
             assert got["ci95"] == pytest.approx(metric["ci95"], abs=3.0)
     for task in old["tasks"]:
-        old_lines = (V1 / "replayed" / "samples" / f"{task}.jsonl").read_text().splitlines()
-        strip = {"prompt", "key"}
-        assert [{k: v for k, v in json.loads(x).items() if k not in strip and k != "exec_s"} for x in old_lines] == [
-            {k: v for k, v in s.items() if k not in strip and k != "exec_s"} for s in samples(run_dir, task)]
+        old_lines = [json.loads(x) for x in (V1 / "replayed" / "samples" / f"{task}.jsonl").read_text().splitlines()]
+        kept = [k for k in old_lines[0] if k not in {"prompt", "key", "exec_s"}]  # every field schema 1 wrote
+        assert [{k: line[k] for k in kept} for line in old_lines] == [{k: s[k] for k in kept}
+                                                                       for s in samples(run_dir, task)]
 
 
 def test_compare_check_and_rescore_read_schema_1(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_compare_check_and_rescore_read_schema_1(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["rescore", str(copy)], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     after = RunDir(copy).read_run()
-    assert after.schema_version == 2 and after.upgraded_from == 1
+    assert after.schema_version == SCHEMA_VERSION and after.upgraded_from == 1
     assert {t: {m: v.value for m, v in e.metrics.items()} for t, e in after.tasks.items()} == {
         t: {m: v.value for m, v in e.metrics.items()} for t, e in before.tasks.items()}
     md = CliRunner().invoke(app, ["compare", str(V1 / "replayed"), str(copy), "--format", "md"])
@@ -76,7 +76,7 @@ def test_compare_check_and_rescore_read_schema_1(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_resuming_a_schema_1_run_finishes_it(tmp_path: Path) -> None:
     """A run killed under schema 1 (2 of 4 gsm8k samples, no math500) is finished by today's owb: the same greedy
-    outputs, every sample once, and run.json rewritten as schema 2."""
+    outputs, every sample once, and run.json rewritten in the current schema."""
     run = tmp_path / "partial"
     shutil.copytree(V1 / "partial", run)
     result = owb("run", "--resume", str(run))
@@ -84,7 +84,7 @@ def test_resuming_a_schema_1_run_finishes_it(tmp_path: Path) -> None:
     assert "task spec format changed since schema 1" in result.stderr
     record = check_run(run)
     expected = json.loads((V1 / "partial.expected.json").read_text())
-    assert record["schema_version"] == 2 and record["upgraded_from"] == 1
+    assert record["schema_version"] == SCHEMA_VERSION and record["upgraded_from"] == 1
     for task, want in expected["raw_outputs"].items():
         assert [s["raw_output"] for s in samples(run, task)] == want
         assert {m: v["value"] for m, v in record["tasks"][task]["metrics"].items()} == {

@@ -285,4 +285,4 @@ def test_every_cards_claims_name_tasks_that_exist() -> None:
         assert claim.task is None or claim.task in tasks, (card_id, claim.benchmark)
         assert claim.source, (card_id, claim.benchmark)
         if claim.benchmark == "MATH":
-            assert claim.task is None, f"{card_id}: a full-MATH score filed under an owb task"
+            assert claim.task in (None, "math"), f"{card_id}: a full-MATH score filed under another owb task"

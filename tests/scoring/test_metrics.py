@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config.taskspec import MetricSpec, load_task_spec
-from harness.records.sample import SampleRecord
+from harness.records.sample import SampleStats
 from harness.scoring.maths import MathScorer
 from harness.scoring.metrics import document_values, majority
 from harness.scoring.registry import make_scorer
@@ -13,12 +13,11 @@ from harness.scoring.registry import make_scorer
 
 def test_the_task_yaml_chooses_how_samples_reduce() -> None:
     """mean (pass@1), unbiased pass@k and majority come from the YAML's metric specs, for any scorer."""
-    def sample(i: int, score: float, boxed: str) -> SampleRecord:
-        return SampleRecord(key=f"t/0/{i}", doc_id="0", sample_idx=i, prompt="", raw_output="", reasoning="",
-                            answer="", extracted=boxed, target="1/2", scores={"math_verify": score},
-                            finish_reason="stop", truncated=False, prompt_tokens=0, output_tokens=0,
-                            reasoning_tokens=0, answer_tokens=0, ttft_s=None, tpot_s=None, e2e_s=None,
-                            queue_s=None, timing_scope="none")
+    def sample(i: int, score: float, boxed: str) -> SampleStats:
+        return SampleStats(key=f"t/0/{i}", doc_id="0", sample_idx=i, extracted=boxed, scores={"math_verify": score},
+                           finish_reason="stop", truncated=False, prompt_tokens=0, output_tokens=0,
+                           reasoning_tokens=0, answer_tokens=0, ttft_s=None, tpot_s=None, e2e_s=None,
+                           queue_s=None, timing_scope="none")
 
     scorer = make_scorer(load_task_spec("math500").scorer)
     try:

@@ -136,7 +136,8 @@ def test_the_reasoning_suite_runs_each_task_under_its_protocol(fake_backend: typ
                       "--data", "fixture", "--limit", "2", "--output", str(tmp_path),
                       "--backend-arg", "answer=thinking </think> \\boxed{24}")
     record = check_run(run_dir)
-    assert list(record["tasks"]) == ["aime24", "aime25", "math500", "amc23", "humaneval_plus", "mbpp_plus"]
+    assert list(record["tasks"]) == ["aime24", "aime25", "math500", "gpqa_diamond", "livecodebench", "amc23",
+                                     "humaneval_plus", "mbpp_plus"]
     assert record["invocation"]["protocol"] == "r1" and record["thinking"] == "on"
     assert {t: e["n_samples"] for t, e in record["tasks"].items()} == dict.fromkeys(record["tasks"], 4)
     assert "plus_pass@1" in record["tasks"]["humaneval_plus"]["metrics"]

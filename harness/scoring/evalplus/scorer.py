@@ -141,7 +141,7 @@ class EvalPlusScorer(ScorerBase):
         results = dict(zip(order, self.sandbox.run_many([plans[j][0] for j in order], [plans[j][1] for j in order]),
                            strict=True))
         graded = iter([self._grade(codes[j], problems[j], results.get(j), nonces.get(j, "")) for j in range(len(live))])
-        return [Scored(extracted=None, scores={"base_passed": 0.0, "plus_passed": 0.0},
+        return [Scored(extracted=None, scores={"base_passed": 0.0, "plus_passed": 0.0}, extraction_failed=True,
                        extra={"status": "failed", "stderr": "reasoning never closed"}) if i.unclosed else next(graded)
                 for i in items]
 
@@ -209,7 +209,7 @@ class EvalPlusScorer(ScorerBase):
         expected = self._expected[problem.key]
         if result is None:
             return Scored(extracted=code, scores={"base_passed": 0.0, "plus_passed": 0.0},
-                          extra={"status": "error", "stderr": str(expected)})
+                          extra={"status": "error", "stderr": str(expected)}, extraction_failed=not code.strip())
         verdicts = _verdicts(result, nonce)
         base = (verdicts or {}).get("base")
         plus = (verdicts or {}).get("plus") if result.status == "passed" else None
@@ -222,7 +222,8 @@ class EvalPlusScorer(ScorerBase):
         elif not passed and not note:
             note = f"the program ended ({result.status}, exit code {result.returncode}) without a verdict"
         return Scored(extracted=code, scores={"base_passed": float(base == "pass"), "plus_passed": float(passed)},
-                      extra={"status": status, "stderr": note, "exec_s": round(result.seconds, 4)})
+                      extra={"status": status, "stderr": note, "exec_s": round(result.seconds, 4)},
+                      extraction_failed=not code.strip())
 
     def describe(self) -> dict[str, Any]:
         """The sandbox, EvalPlus's time limits and how expected outputs are made."""

