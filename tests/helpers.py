@@ -123,6 +123,7 @@ class FakeBackend(NoReport):
     name: ClassVar[str] = "fake"
     Options: ClassVar[type[BackendOptions]] = FakeOptions
     measures_speed: ClassVar[bool] = True
+    needs_card: ClassVar[bool] = True
     generates_in_background: ClassVar[bool] = False
     opened: ClassVar[list[FakeOptions]] = []
 

@@ -73,6 +73,8 @@ def main() -> None:
         sys.stderr.write("interrupted: finished samples are saved; finish with `owb run --resume RUN_DIR`\n")
         sys.exit(130)
     except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `owb` alone: the help was the answer
+            sys.exit(0)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         sys.stderr.write(f"error: {' '.join(message.split())} (see owb --help)\n")
         sys.exit(2)

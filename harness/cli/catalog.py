@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.table import Table
@@ -11,25 +13,38 @@ from rich.table import Table
 from harness.cli.app import console
 from harness.config.cards import all_cards
 from harness.config.pins import pin_file
-from harness.core.errors import ConfigError
 from harness.core.paths import CARDS_DIR, TASKS_DIR
 from harness.tasks.base import all_tasks
 
 
-def list_(what: Annotated[str, typer.Argument(help="models | tasks")]) -> None:
+def _models() -> list[dict[str, str]]:
+    return [{"id": card.id, "family": card.family, "architecture": card.architecture,
+             "source": card.hf_repo or card.local_path or card.package or f"tiny:{card.tiny}",
+             "thinking": f"{card.thinking.kind} ({card.thinking.default})", "license": card.license}
+            for card in all_cards()]
+
+
+def _tasks() -> list[dict[str, str]]:
+    return [{"task": spec.name, "scorer": spec.scorer.name, "metrics": ", ".join(m.name for m in spec.metrics),
+             "description": spec.description} for spec in all_tasks()]
+
+
+def list_(
+    what: Annotated[Literal["models", "tasks"], typer.Argument(help="what to list", metavar="models|tasks")],
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON (one object per card or task)", metavar="")
+                        ] = False,
+) -> None:
     """List the model cards or the tasks."""
-    if what == "models":
-        table = Table("id", "family", "architecture", "source", "thinking", "license")
-        for card in all_cards():
-            source = card.hf_repo or card.local_path or card.package or f"tiny:{card.tiny}"
-            table.add_row(card.id, card.family, card.architecture, source,
-                          f"{card.thinking.kind} ({card.thinking.default})", card.license)
-    elif what == "tasks":
-        table = Table("task", "scorer", "metrics", "description")
-        for spec in all_tasks():
-            table.add_row(spec.name, spec.scorer.name, ", ".join(m.name for m in spec.metrics), spec.description)
-    else:
-        raise ConfigError(f"owb list takes 'models' or 'tasks', not '{what}'")
+    rows = _models() if what == "models" else _tasks()
+    if json_out:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    table = Table(*rows[0])
+    for column in table.columns:
+        column.overflow = "fold"  # wrapped, never cut with an ellipsis: ids and repos are what a user copies
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(*row.values())
     console.print(table)
 
 

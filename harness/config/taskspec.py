@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.config.base import Strict, load_yaml, validated, yaml_stems
-from harness.core.errors import ConfigError
+from harness.core.errors import ConfigError, did_you_mean
 from harness.core.hashing import stable_hash
 from harness.core.paths import TASKS_DIR
 
@@ -229,7 +229,8 @@ def load_task_spec(name: str) -> TaskSpec:
     """A task spec by name (tasks/<name>.yaml), parsed and validated (the scorer check is the tasks layer's)."""
     path = TASKS_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown task '{name}'; known tasks: {', '.join(yaml_stems(TASKS_DIR))}")
+        known = yaml_stems(TASKS_DIR)
+        raise ConfigError(f"unknown task '{name}'{did_you_mean(name, known)} (known tasks: {', '.join(known)})")
     return read_task_spec(path)
 
 

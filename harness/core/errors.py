@@ -4,6 +4,9 @@ Library callers can tell them apart by class; the CLI treats every `UserError` a
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from pydantic import ValidationError
 
 
@@ -50,3 +53,9 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its class name when it has none), for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """"; did you mean X?" for the known names closest to a mistyped one ("" when none is close)."""
+    close = difflib.get_close_matches(name, list(known), n=3)
+    return f"; did you mean {' or '.join(close)}?" if close else ""

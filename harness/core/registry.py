@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from harness.core.errors import ConfigError, EngineError
+from harness.core.errors import ConfigError, EngineError, did_you_mean
 
 T = TypeVar("T")
 
@@ -57,7 +57,8 @@ class Registry(Generic[T]):
         entry = self._entries.get(name)
         if entry is None:
             if not (self._open_paths and ":" in name):
-                raise ConfigError(f"unknown {self.kind} '{name}'; choose one of {', '.join(self._entries)}")
+                raise ConfigError(f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)} "
+                                  f"(choose one of {', '.join(self._entries)})")
             entry = Entry(name)
         if not isinstance(entry.target, str):
             return cast(T, entry.target)

@@ -109,6 +109,7 @@ class Backend(Protocol):
     name: ClassVar[str]
     Options: ClassVar[type[BackendOptions]]
     measures_speed: ClassVar[bool]  # whether `owb bench` may drive it
+    needs_card: ClassVar[bool]  # whether it runs the card's model (False: replayed outputs, a run may have no card)
     generates_in_background: ClassVar[bool]  # keeps generating while owb scores (an engine process, a server)
 
     def describe(self) -> BackendInfo:

@@ -116,6 +116,7 @@ class OpenAIBackend(TokenizerMethods):
     name = "openai"
     Options = OpenAIOptions
     measures_speed = True
+    needs_card = True
     generates_in_background = True  # requests stay in flight on the server while owb scores
 
     def __init__(self, card: ModelCard, options: OpenAIOptions, transport: httpx.MockTransport | None = None) -> None:

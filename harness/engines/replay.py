@@ -79,6 +79,7 @@ class ReplayBackend(NoReport):
     name = "replay"
     Options = ReplayOptions
     measures_speed = False
+    needs_card = False
     generates_in_background = False
 
     def __init__(self, card: ModelCard, options: ReplayOptions) -> None:
@@ -104,10 +105,13 @@ class ReplayBackend(NoReport):
         return 0, frozenset()
 
     def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
-        """The stored output for every request, in order."""
+        """The stored output for every request, in order; a request with none is an error before any is returned."""
         missing = [r.key for r in requests if r.key not in self.outputs]
         if missing:
             raise DataError(f"replay has no output for {len(missing)} request(s), first: {missing[0]}")
+        return self._stored(requests)
+
+    def _stored(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
         for request in requests:
             stored = self.outputs.get(request.key)
             yield Generation(key=request.key, text=stored.output, prompt_tokens=0,

@@ -193,10 +193,12 @@ Job = Callable[[float], Awaitable[T]]
 
 async def under_load(jobs: Sequence[Job[T]], load: LoadShape, rng: np.random.Generator) -> AsyncIterator[T]:
     """Run the jobs as `vllm bench serve` does: each arrives on the schedule of `arrival_delays`, waits for one of
-    `max_concurrency` slots (an asyncio semaphore: a request starts as soon as any finishes), and is yielded when
-    it is done."""
+    `max_concurrency` slots (an asyncio semaphore: a request starts as soon as any finishes), and is yielded as soon
+    as it is done, while later ones are still arriving."""
     slots = asyncio.Semaphore(load.max_concurrency) if load.max_concurrency else None
     delays = arrival_delays(len(jobs), load.request_rate, load.burstiness, rng)
+    finished: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
+    tasks: list[asyncio.Task[T]] = []
 
     async def limited(job: Job[T], arrival: float) -> T:
         if slots is None:
@@ -204,17 +206,26 @@ async def under_load(jobs: Sequence[Job[T]], load: LoadShape, rng: np.random.Gen
         async with slots:
             return await job(arrival)
 
-    tasks: list[asyncio.Task[T]] = []
-    try:
+    async def dispatch() -> None:
         start = time.perf_counter()
         for job, delay in zip(jobs, delays, strict=True):
             wait = start + delay - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
             tasks.append(asyncio.create_task(limited(job, time.perf_counter())))
-        for done in asyncio.as_completed(tasks):
-            yield await done
+            tasks[-1].add_done_callback(finished.put_nowait)
+
+    def dispatched(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            finished.put_nowait(task)  # a failed dispatcher ends the wait below
+
+    dispatcher = asyncio.create_task(dispatch())
+    dispatcher.add_done_callback(dispatched)
+    try:
+        for _ in jobs:
+            yield (await finished.get()).result()
     finally:
+        dispatcher.cancel()
         for task in tasks:
             task.cancel()
 

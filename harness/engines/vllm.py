@@ -96,6 +96,7 @@ class VLLMBackend(TokenizerMethods):
     name = "vllm"
     Options = VLLMOptions
     measures_speed = True
+    needs_card = True
     generates_in_background = True  # vLLM's engine core process keeps stepping while owb scores
 
     def __init__(self, card: ModelCard, options: VLLMOptions) -> None:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.config.cards import ModelCard
-from harness.core.errors import DataError
+from harness.core.errors import ConfigError, DataError
 from harness.core.iteration import batched
+from harness.core.log import warn
 from harness.pipeline.grade import Slot, grade
 from harness.pipeline.plan import resolve_task
 from harness.pipeline.summarize import ScorerPool, summarize_task
@@ -29,7 +30,13 @@ def rescore(path: Path) -> RunDir:
 
     Token counts and timings are kept as generated."""
     run_dir = RunDir(path)  # a rewritten samples file keeps its compression
-    with run_dir.writing(), unsafe_exec(run_dir.read_run().invocation.unsafe_exec):
+    record = run_dir.read_run()
+    if not any(run_dir.samples(task).exists() for task in record.tasks):
+        raise ConfigError(f"run {path} has no samples to rescore (status {record.status})"
+                          + ("" if record.status == "complete" else f"; finish it with `owb run --resume {path}`"))
+    if record.status != "complete":
+        warn(f"run {path} is not complete: rescoring the samples on disk; `owb run --resume {path}` finishes it")
+    with run_dir.writing(), unsafe_exec(record.invocation.unsafe_exec):
         return _rescore(run_dir)
 
 

@@ -4,6 +4,7 @@ sample is on disk before the next batch is scored."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config.base import Mode
-from harness.config.cards import ModelCard, load_card
+from harness.config.cards import ModelCard, load_card, unnamed_card
 from harness.core.errors import ConfigError, Interrupted, StorageError
 from harness.core.hashing import stable_hash
 from harness.core.hub import cached_commit
 from harness.core.log import warn
 from harness.engines.base import Backend, EngineRequest, Generation, GenRequest
-from harness.engines.registry import backend_options, make_backend
+from harness.engines.registry import backend_class, backend_options, make_backend
 from harness.measure.cost import check_pricing
 from harness.measure.energy import EnergyMeter, merge_energy
 from harness.measure.environment import environment
@@ -72,16 +73,25 @@ class Prepared:
     resumed: tuple[RunDir, RunRecord] | None  # the run being resumed, and its record
 
 
+def _card(opts: RunOptions) -> ModelCard:
+    """The run's card: --model, or for a backend that runs no model (replay) a card named by --label."""
+    if opts.model:
+        return load_card(opts.model)
+    if backend_class(opts.backend).needs_card:
+        raise ConfigError(f"--model is required with --backend {opts.backend} (`owb list models` shows the cards)")
+    return unnamed_card(opts.label or opts.backend)
+
+
 def prepare(opts: RunOptions, resume: Path | None) -> Prepared:
     """Everything a bad option, card, task or data path can fail, before any engine starts."""
     resumed = (RunDir(resume, opts.compress), RunDir(resume).read_run()) if resume is not None else None
-    card = resumed[1].model.card if resumed is not None else load_card(opts.model)
+    card = resumed[1].model.card if resumed is not None else _card(opts)
     mode = run_mode(card, opts)
     check_pricing(opts)
     if opts.shard is not None and not 1 <= opts.shard[0] <= opts.shard[1]:
         raise ConfigError(f"--shard I/N needs 1 <= I <= N, not {opts.shard[0]}/{opts.shard[1]}")
+    plans = plan_tasks(card, mode, opts)  # task names are checked before an engine's packages are imported
     backend_options(opts.backend, card, engine_request(opts), opts.backend_args)  # a bad option fails before data
-    plans = plan_tasks(card, mode, opts)
     data_dir = default_data_dir(Path(opts.data_dir) if opts.data_dir else None)
     datas = {p.task.name: p.task.documents(opts.data_source, data_dir, opts.limit) for p in plans}
     if opts.shard is not None:
@@ -99,13 +109,25 @@ def _run(opts: RunOptions, resume: Path | None, progress: Progress) -> RunDir:
     try:
         run_dir, record = ready.resumed or _new_run(ready, backend)
         session = RunSession(opts, ready.card, ready.mode, backend, run_dir, record, scorers, progress)
-        with run_dir.writing():
-            session.generate_all(ready.plans, ready.datas)
-            session.finish(ready.plans)
+        try:
+            with run_dir.writing():
+                session.generate_all(ready.plans, ready.datas)
+                session.finish(ready.plans)
+        except Exception:
+            if ready.resumed is None:
+                _discard_if_empty(run_dir, ready.plans)
+            raise
     finally:
         scorers.close()
         backend.close()
     return run_dir
+
+
+def _discard_if_empty(run_dir: RunDir, plans: list[TaskPlan]) -> None:
+    """A new run that failed before its first sample holds nothing to resume: its directory is removed, so no
+    `running` run with nothing in it is left behind."""
+    if not any(run_dir.samples(plan.task.name).exists() for plan in plans):
+        shutil.rmtree(run_dir.path, ignore_errors=True)
 
 
 def _new_run(ready: Prepared, backend: Backend) -> tuple[RunDir, RunRecord]:
@@ -226,9 +248,9 @@ class RunSession:
         appended and recorded (time, energy) in order."""
         scorer, backend = self.scorers.of(plan.task), self.backend
         entry.scorer = scorer.describe()
-        progress = Recorded(plan.task.name, entry, entry.energy, self.progress(plan.task.name, len(requests)))
         generations = (generate_within_budget(backend, requests, plan.thinking_budget, self.card)
                        if plan.thinking_budget else backend.generate(requests))
+        progress = Recorded(plan.task.name, entry, entry.energy, self.progress(plan.task.name, len(requests)))
         with EnergyMeter() as meter, ThreadPoolExecutor(max_workers=1, thread_name_prefix="owb-grade") as grader:
             pending: tuple[Future[list[SampleRecord]], float] | None = None
             for batch, seconds in _timed_batches(generations, self.opts.batch_size or 16,

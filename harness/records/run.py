@@ -126,6 +126,7 @@ class RunOptions(Record):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = "tiny-qwen2"
+    label: str | None = None  # names the run where no card is given (replayed outputs)
     backend: str = "hf"
     tasks: tuple[str, ...] = ("gsm8k", "math500")
     lmeval_include: tuple[str, ...] = ()  # directories of extra lm-evaluation-harness task YAMLs

@@ -127,7 +127,7 @@ def score_change(check: MetricCheck) -> ScoreChange:
     """owb check's comparison as a change from A to B (positive: B better)."""
     ci = (-check.drop_ci95[1], -check.drop_ci95[0]) if check.drop_ci95 else None
     return ScoreChange(task=check.task, metric=check.metric, docs=check.n_docs, a=check.baseline, b=check.candidate,
-                       change=-check.drop, change_ci95=ci, test=check.test, p_value=check.p_value)
+                       change=0.0 - check.drop, change_ci95=ci, test=check.test, p_value=check.p_value)
 
 
 def flips(a: RunDir, b: RunDir, task: str, score: str) -> Flips:

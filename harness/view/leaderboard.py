@@ -9,12 +9,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.config.cards import PublishedScore
 from harness.measure.perf import run_output_tokens_per_s
 from harness.records.run import MetricSummary, RunRecord, TaskResult
 from harness.report.rows import ShownClaim, matching_claims
 from harness.view.runs import Run
 
 StatusName = Literal["complete", "running", "merged"]
+NAME_COLUMNS = ("run", "model", "backend", "thinking", "protocol", "status", "commit")
 
 
 class BoardQuery(BaseModel):
@@ -23,10 +25,14 @@ class BoardQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     sort: str = "created"
-    desc: bool = True
+    desc: bool | None = None  # None: names ascending, times and figures descending
     model: str = ""  # a substring of the model id
     task: str = ""  # show only this task's columns, and only runs that have it
     status: Literal["", "complete", "running", "merged"] = ""
+
+    def descending(self) -> bool:
+        """Whether the sort runs from the largest (the latest) down."""
+        return self.desc if self.desc is not None else self.sort not in NAME_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -49,14 +55,30 @@ class TaskCell:
         return [(c, None if value is None else value - c.claim.value) for c in self.claims]
 
 
-def task_cell(record: RunRecord, task: str, result: TaskResult) -> TaskCell:
+class Claims:
+    """The published claims measured like a run's task and metric (`report.rows.matching_claims`), remembered by
+    everything they depend on: the card, the task and metric, the thinking mode, the protocol and K."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[object, ...], list[PublishedScore]] = {}
+
+    def of(self, record: RunRecord, task: str, metric: str) -> list[PublishedScore]:
+        """The claims beside this task and metric of the run."""
+        key = (record.model.card_hash, task, metric, record.thinking, record.invocation.protocol,
+               record.tasks[task].config.generation.samples_per_doc)
+        if key not in self._found:
+            self._found[key] = matching_claims(record, task, metric)
+        return self._found[key]
+
+
+def task_cell(record: RunRecord, task: str, result: TaskResult, claims: Claims) -> TaskCell:
     """The leaderboard cell of a task of a run."""
     metric = result.primary_metric or next(iter(result.metrics), "")
     summary = result.metrics.get(metric)
     lo, hi = summary.ci95 if summary is not None and summary.ci95 else (float("-inf"), float("inf"))
-    claims = [ShownClaim(c, not lo <= c.value <= hi) for c in matching_claims(record, task, metric)] if metric else []
+    shown = [ShownClaim(c, not lo <= c.value <= hi) for c in claims.of(record, task, metric)] if metric else []
     perf, cost = result.perf, result.cost
-    return TaskCell(metric, summary, result.n, result.config.data.docs_hash, claims,
+    return TaskCell(metric, summary, result.n, result.config.data.docs_hash, shown,
                     perf.output_tokens_per_s if perf else None,
                     perf.ttft_s.p50 if perf and perf.ttft_s else None,
                     cost.usd_per_1k_correct if cost else None, cost.joules_per_correct if cost else None)
@@ -105,9 +127,9 @@ class BoardRow:
         return (0, value) if value is not None else (1, 0.0)
 
 
-def board_row(run: Run, record: RunRecord) -> BoardRow:
+def board_row(run: Run, record: RunRecord, claims: Claims) -> BoardRow:
     """A run as a leaderboard row."""
-    cells = {task: task_cell(record, task, result) for task, result in record.tasks.items()}
+    cells = {task: task_cell(record, task, result, claims) for task, result in record.tasks.items()}
     return BoardRow(run, record, cells, run_output_tokens_per_s(record))
 
 
@@ -136,7 +158,7 @@ def board(rows: list[BoardRow], query: BoardQuery) -> Board:
              and (not query.task or query.task in r.cells) and (not query.status or r.status == query.status)]
     present = [r for r in shown if r.sort_key(query.sort)[0] == 0]
     missing = [r for r in shown if r.sort_key(query.sort)[0] == 1]
-    present.sort(key=lambda r: r.sort_key(query.sort)[1], reverse=query.desc)
+    present.sort(key=lambda r: r.sort_key(query.sort)[1], reverse=query.descending())
     tasks = [query.task] if query.task else list(dict.fromkeys(t for r in rows for t in r.cells))
 
     def any_row(task: str, has: str) -> bool:

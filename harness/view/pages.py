@@ -9,11 +9,11 @@ from typing import Any
 
 from harness.records.run import RunRecord, TaskResult
 from harness.records.sample import SampleRecord
-from harness.view.diff import DOCS_PER_PAGE, SHOWS, DiffQuery, PairedDiff
+from harness.view.diff import DOCS_PER_PAGE, SHOWS, DiffQuery, DocPair, PairedDiff
 from harness.view.filters import FILTERS, PAGE, SORTS, SampleQuery, ordered, predicate
 from harness.view.index import IndexEntry
 from harness.view.leaderboard import BoardQuery, board
-from harness.view.plots import Plot, budget_plots, cost_plots, label, length_plot, speed_plots
+from harness.view.plots import Plot, Shown, budget_plots, cost_plots, label, length_plot, score_plots, speed_plots
 from harness.view.render import Links
 from harness.view.runs import Run
 from harness.view.viewer import TaskView, Viewer
@@ -118,9 +118,7 @@ def samples_page(viewer: Viewer, run_id: str, task: str, query: SampleQuery) -> 
 class DiffDoc:
     """One document of the diff: both runs' samples of it."""
 
-    doc_id: str
-    base: float
-    cand: float
+    pair: DocPair
     base_samples: list[SampleRecord]
     cand_samples: list[SampleRecord]
 
@@ -144,8 +142,7 @@ def diff_page(viewer: Viewer, base_id: str, cand_id: str, task: str, query: Diff
         page = min(query.page, pages)
         base_view, cand_view = viewer.task(base.id, task), viewer.task(cand.id, task)
         for p in shown[(page - 1) * DOCS_PER_PAGE : page * DOCS_PER_PAGE]:
-            docs.append(DiffDoc(p.doc_id, p.base, p.cand, _doc_samples(base_view, p.doc_id),
-                                _doc_samples(cand_view, p.doc_id)))
+            docs.append(DiffDoc(p, _doc_samples(base_view, p.doc_id), _doc_samples(cand_view, p.doc_id)))
     return {"base": base, "cand": cand, "task": task, "diff": diff, "chosen": chosen, "docs": docs, "query": query,
             "page": page, "pages": pages, "shows": SHOWS}
 
@@ -166,6 +163,7 @@ def plots_page(viewer: Viewer, run_ids: list[str], links: Links) -> dict[str, An
                 right = [e.output_tokens for e in view.index.entries if not view.judge.failed(e)]
                 wrong = [e.output_tokens for e in view.index.entries if view.judge.failed(e)]
                 lengths.append(length_plot(run, record, task, right, wrong))
-    return {"items": items, "speed": speed_plots(items, href), "cost": cost_plots(items, href),
-            "budget": budget_plots(items, href), "lengths": lengths, "too_many": len(items) > MAX_LENGTH_RUNS,
-            "max_length_runs": MAX_LENGTH_RUNS, "run_ids": run_ids}
+    shown = Shown(items, href, viewer.claims)
+    return {"items": items, "scores": score_plots(shown), "speed": speed_plots(shown),
+            "cost": cost_plots(shown), "budget": budget_plots(shown), "lengths": lengths,
+            "too_many": len(items) > MAX_LENGTH_RUNS, "max_length_runs": MAX_LENGTH_RUNS, "run_ids": run_ids}

@@ -4,18 +4,28 @@ published claims as hollow markers. A run without a figure is listed as such, ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.records.run import MetricSummary, RunRecord
 from harness.records.sample import split_name
-from harness.report.rows import matching_claims
+from harness.view.leaderboard import Claims
 from harness.view.runs import Run
 from harness.view.svg import Chart, color
 
 BINS = 20
 Item = tuple[Run, RunRecord]
 Href = Callable[[Run], str]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The runs a plots page draws, how a point links to its run, and the claims beside each run."""
+
+    items: list[Item]
+    href: Href
+    claims: Claims
 
 
 @dataclass
@@ -29,8 +39,10 @@ class Plot:
 
 
 def label(run: Run, record: RunRecord) -> str:
-    """How a run is named on a chart: model, thinking mode and the end of its id (never the model alone)."""
-    return f"{record.model.id} · thinking {record.thinking} · {run.id[-6:]}"
+    """How a run is named on a chart: model, thinking mode and its name (the hash that ends an id owb made), never
+    the model alone."""
+    made = re.match(r"\d{8}-\d{6}-", run.id) is not None
+    return f"{record.model.id} · thinking {record.thinking} · {run.id[-6:] if made else run.id}"
 
 
 def _primary(record: RunRecord, task: str) -> tuple[str, MetricSummary | None]:
@@ -48,11 +60,12 @@ def _tasks(items: list[Item]) -> list[str]:
 
 
 Drawn = tuple[Chart, Plot, list[tuple[float, float]]]
+XOf = Callable[[int, RunRecord], float | None]  # a run's x from its position among the items and its record
 
 
-def _scatter(items: list[Item], task: str, href: Href, what: str, xlabel: str,
-             x_of: Callable[[RunRecord], float | None], xlog: bool = False) -> Drawn:
+def _scatter(shown: Shown, task: str, what: str, xlabel: str, x_of: XOf, xlog: bool = False) -> Drawn:
     """Each run's primary score (with its CI) at its x, its claims hollow; runs without x or score listed."""
+    items, href = shown.items, shown.href
     metric, first = _primary(next(r for _, r in items if task in r.tasks), task)
     chart = Chart(f"{task}: {metric} against {what}", xlabel, f"{metric}{_unit(first)}", xlog)
     plot, drawn = Plot(f"{task}: {metric} against {what}"), []
@@ -61,7 +74,7 @@ def _scatter(items: list[Item], task: str, href: Href, what: str, xlabel: str,
             continue
         name, c = label(run, record), color(i)
         metric, summary = _primary(record, task)
-        x = x_of(record)
+        x = x_of(i, record)
         if summary is None or summary.value is None:
             plot.missing.append(f"{name}: no {metric} yet")
             continue
@@ -71,7 +84,7 @@ def _scatter(items: list[Item], task: str, href: Href, what: str, xlabel: str,
         if summary.ci95:
             chart.errorbar(x, summary.ci95[0], summary.ci95[1], c)
         chart.point(x, summary.value, c, f"{name}: {metric} {summary.value:.1f}, {what} {x:.4g}", href(run))
-        for claim in matching_claims(record, task, metric):
+        for claim in shown.claims.of(record, task, metric):
             chart.point(x, claim.value, c, f"published ({claim.benchmark}, {claim.source}): {claim.value:.1f}",
                         hollow=True)
         plot.legend.append((c, name, href(run)))
@@ -79,25 +92,51 @@ def _scatter(items: list[Item], task: str, href: Href, what: str, xlabel: str,
     return chart, plot, drawn
 
 
-def _speed_of(task: str) -> Callable[[RunRecord], float | None]:
-    def speed(record: RunRecord) -> float | None:
+def _valued(record: RunRecord, task: str) -> bool:
+    summary = _primary(record, task)[1] if task in record.tasks else None
+    return summary is not None and summary.value is not None
+
+
+def _numbered(number: dict[int, int]) -> XOf:
+    def x(i: int, record: RunRecord) -> float | None:
+        return float(number[i]) if i in number else None
+    return x
+
+
+def score_plots(shown: Shown) -> list[Plot]:
+    """Per task: each run's primary score with its 95% CI (numbered as in the legend) and its claims, hollow."""
+    plots, items = [], shown.items
+    for task in _tasks(items):
+        valued = [i for i, (_, record) in enumerate(items) if _valued(record, task)]
+        number = {i: n for n, i in enumerate(valued, 1)}
+        chart, plot, drawn = _scatter(shown, task, "run", "run (numbered as in the legend)", _numbered(number))
+        plot.title = chart.title = f"{task}: {_primary(items[valued[0]][1], task)[0] if valued else ''} per run"
+        plot.legend = [(c, f"{n}. {text}", h) for n, (c, text, h) in enumerate(plot.legend, 1)]
+        chart.x_ticks = [(float(n), str(n)) for n in number.values()]
+        plot.svg = chart.render() if drawn else ""
+        plots.append(plot)
+    return plots
+
+
+def _speed_of(task: str) -> XOf:
+    def speed(i: int, record: RunRecord) -> float | None:
         perf = record.tasks[task].perf
         return perf.output_tokens_per_s if perf is not None else None
     return speed
 
 
-def _cost_of(task: str) -> Callable[[RunRecord], float | None]:
-    def cost(record: RunRecord) -> float | None:
+def _cost_of(task: str) -> XOf:
+    def cost(i: int, record: RunRecord) -> float | None:
         found = record.tasks[task].cost
         return found.usd_per_1k_correct if found is not None else None
     return cost
 
 
-def speed_plots(items: list[Item], href: Href) -> list[Plot]:
+def speed_plots(shown: Shown) -> list[Plot]:
     """Per task: the primary score against output tokens/s."""
     plots = []
-    for task in _tasks(items):
-        chart, plot, drawn = _scatter(items, task, href, "output tokens/s", "output tokens/s", _speed_of(task))
+    for task in _tasks(shown.items):
+        chart, plot, drawn = _scatter(shown, task, "output tokens/s", "output tokens/s", _speed_of(task))
         plot.svg = chart.render() if drawn else ""
         plots.append(plot)
     return plots
@@ -112,11 +151,11 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return front
 
 
-def cost_plots(items: list[Item], href: Href) -> list[Plot]:
+def cost_plots(shown: Shown) -> list[Plot]:
     """Per task: the primary score against $ per 1,000 correct answers, with the Pareto front."""
     plots = []
-    for task in _tasks(items):
-        chart, plot, drawn = _scatter(items, task, href, "$ per 1,000 correct", "$ per 1,000 correct answers (log)",
+    for task in _tasks(shown.items):
+        chart, plot, drawn = _scatter(shown, task, "$ per 1,000 correct", "$ per 1,000 correct answers (log)",
                                       _cost_of(task), xlog=True)
         front = pareto(drawn)
         if len(front) > 1:
@@ -126,9 +165,9 @@ def cost_plots(items: list[Item], href: Href) -> list[Plot]:
     return plots
 
 
-def budget_plots(items: list[Item], href: Href) -> list[Plot]:
+def budget_plots(shown: Shown) -> list[Plot]:
     """Per task run at thinking budgets: the primary score against the budget, a line per run."""
-    plots = []
+    plots, items, href = [], shown.items, shown.href
     bases = list(dict.fromkeys(split_name(t)[0] for _, r in items for t in r.tasks if split_name(t)[1] is not None))
     for base in bases:
         chart = Chart(f"{base}: score against thinking budget", "thinking budget (tokens, log)", "score (%)", True)

@@ -13,6 +13,7 @@ from harness.core.errors import ConfigError
 
 EXTRA = ("starlette", "uvicorn", "jinja2")
 WILDCARDS = ("0.0.0.0", "::", "")
+BACKLOG = 128
 
 
 def require_extra() -> None:
@@ -42,7 +43,7 @@ def allowed_hosts(host: str) -> list[str]:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port (port 0: any free one); a port in use is a user error."""
+    """A socket listening on host:port (port 0: any free one); a port in use is a user error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -52,6 +53,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); "
                           "pick another --port (0: any free one)") from None
+    sock.listen(BACKLOG)  # listening from here: a browser opened on the banner's address waits, never refused
     return sock
 
 

@@ -84,6 +84,7 @@ class Chart:
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
         self.x, self.y = Axis(log=xlog), Axis()
         self.marks: list[Mark] = []
+        self.x_ticks: list[tuple[float, str]] | None = None  # (value, label) in place of numeric ticks
 
     def add(self, mark: Mark) -> None:
         """Add a mark; its values widen the axes."""
@@ -111,10 +112,10 @@ class Chart:
     def _axes(self) -> list[str]:
         out = [f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" '
                f'height="{HEIGHT - TOP - BOTTOM}" fill="none" stroke="#999"/>']
-        for t in self.x.ticks():
+        for t, text in self.x_ticks if self.x_ticks is not None else [(t, tick_text(t)) for t in self.x.ticks()]:
             px, _ = self._xy(t, 0)
             out.append(f'<text x="{px:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" font-size="11">'
-                       f"{html.escape(tick_text(t))}</text>")
+                       f"{html.escape(text)}</text>")
             out.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" stroke="#eee"/>')
         for t in self.y.ticks():
             _, py = self._xy(self.x.bounds()[0], t)

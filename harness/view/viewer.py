@@ -13,7 +13,7 @@ from harness.records.samples import TaskSamples
 from harness.view.diff import DiffQuery, PairedDiff, paired_diff
 from harness.view.filters import FilterName, Grading, counts, disagreeing, grading, search
 from harness.view.index import IndexEntry, Indexes, TaskIndex
-from harness.view.leaderboard import BoardRow, board_row
+from harness.view.leaderboard import BoardRow, Claims, board_row
 from harness.view.runs import Catalog, Run
 
 KEEP = 16  # searches and diffs remembered
@@ -55,6 +55,7 @@ class Viewer:
     def __init__(self, roots: list[Path]) -> None:
         self.catalog = Catalog(roots)
         self.indexes = Indexes()
+        self.claims = Claims()
         self._rows: dict[Path, tuple[RunRecord, BoardRow]] = {}
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
 
@@ -71,7 +72,7 @@ class Viewer:
         for run, record in pairs:
             cached = self._rows.get(run.path)
             if cached is None or cached[0] is not record or cached[1].run != run:
-                cached = (record, board_row(run, record))
+                cached = (record, board_row(run, record, self.claims))
                 self._rows[run.path] = cached
             rows.append(cached[1])
         return rows, [(s.shown, s.reason) for s in skipped]

@@ -80,7 +80,7 @@ def test_hub_unreachable_is_a_clear_error(cli, tmp_path: Path) -> None:  # noqa:
 
 
 def test_unknown_list_target(cli, tmp_path: Path) -> None:  # noqa: ANN001
-    _fails_cleanly(cli("list", "widgets"), "owb list takes")
+    _fails_cleanly(cli("list", "widgets"), "'widgets' is not one of 'models', 'tasks'")
 
 
 @pytest.mark.parametrize(
@@ -99,6 +99,6 @@ def test_usage_errors_are_one_line(cli, args: list[str], needle: str) -> None:  
 
 def test_the_console_script_prints_one_line_too(tmp_path: Path) -> None:
     """The installed `owb` script, as a user runs it: a usage error and a user error."""
-    for args, needle in ((["run", "--no-such-flag"], "No such option"), (["list", "widgets"], "owb list takes")):
+    for args, needle in ((["run", "--no-such-flag"], "No such option"), (["list", "widgets"], "is not one of")):
         result = owb(*args)
         _fails_cleanly(result, needle)

@@ -133,17 +133,20 @@ def test_arrivals_follow_the_request_rate() -> None:
     """At 40 requests/s with infinite burstiness the jobs arrive every 25 ms, the last at N/rate."""
     log: list[tuple[float, float]] = []
 
+    yielded: list[float] = []
+
     async def go() -> float:
         jobs = [lambda arrival: _timed(arrival, log, [0], [0]) for _ in range(8)]
         start = time.perf_counter()
         async for _ in under_load(jobs, LoadShape(request_rate=40, burstiness=float("inf")),
                                   np.random.default_rng(0)):
-            pass
+            yielded.append(time.perf_counter() - start)
         return start
 
     start = asyncio.run(go())
     arrivals = sorted(arrival - start for arrival, _ in log)
     assert arrivals == pytest.approx([0.025 * (i + 1) for i in range(8)], abs=0.015)
+    assert yielded[0] < arrivals[-1]  # a finished request is handed on while later ones are still arriving
 
 
 def test_waves_wait_for_the_whole_wave() -> None:

@@ -58,13 +58,13 @@ def _verdicts(n: int, k: int, shift: float, tolerance: float, sims: int, seed: i
 def test_false_alarm_rate_by_simulation() -> None:
     """Runs drawn at the claim's true accuracy. With tolerance 0 the verdict is a two-sided test of run = claim, and
     on problems of equal difficulty (where the interval over problems is exact) it says below or above at the
-    nominal 5% (1,000 pairs: 3-7%). On a MATH-500-sized run (500 problems x 4 samples, varied difficulty) with the
+    nominal 5% (2,000 pairs: 3.5-6.5%). On a MATH-500-sized run (500 problems x 4 samples, varied difficulty) with the
     default 5 points it says consistent at least 95% of the time and below/above at most 5%; on AIME's 30 x 64 the
     interval over 30 problems is wide: rarely a false alarm, mostly inconclusive."""
-    nominal = _verdicts(200, 4, 0.0, 0.0, 1000, seed=1, difficulty=(2000, 2000))
+    nominal = _verdicts(200, 1, 0.0, 0.0, 2000, seed=1, difficulty=(2000, 2000))
     alarms = nominal["below"] + nominal["above"]
-    assert 0.03 <= alarms <= 0.07, nominal
-    math500 = _verdicts(500, 4, 0.0, 5.0, 400, seed=2, difficulty=(1.6, 0.35))
+    assert 0.035 <= alarms <= 0.065, nominal
+    math500 = _verdicts(500, 4, 0.0, 5.0, 300, seed=2, difficulty=(1.6, 0.35))
     assert math500["consistent"] >= 0.95 and math500["below"] + math500["above"] <= 0.05, math500
     aime = _verdicts(30, 64, 0.0, 5.0, 200, seed=3, difficulty=(0.3, 0.7))
     assert aime["below"] + aime["above"] <= 0.05 and aime["inconclusive"] >= 0.9, aime
@@ -77,43 +77,40 @@ def test_a_real_gap_is_found() -> None:
     assert worse["below"] >= 0.95, worse
 
 
-@pytest.fixture
-def aime_run(shared_data: Path, tmp_path: Path) -> Path:
+def _aime_run(shared_data: Path, out: Path, right: list[int]) -> Path:
     """R1-Distill-Qwen-1.5B on the real AIME 2024 under the R1 protocol (64 samples a problem), replayed: problem i
-    solved by the first 2*i of its samples when i < 10 (about 11% overall, against the 28.9% claim)."""
+    solved by the first right[i] of its samples."""
     rows = [json.loads(x) for x in (shared_data / "aime24" / "test.jsonl").read_text().splitlines()]
     lines = [{"task": "aime24", "doc_id": str(r["id"]), "sample_idx": j,
-              "output": f"<think>\nok\n</think>\n\\boxed{{{r['answer'] if i < 10 and j < 2 * i else 1000}}}"}
+              "output": f"<think>\nok\n</think>\n\\boxed{{{r['answer'] if j < right[i] else 1000}}}"}
              for i, r in enumerate(rows) for j in range(64)]
     return run_cli("--model", "deepseek-r1-distill-qwen-1.5b", "--backend", "replay", "--replay",
-                   str(write_replay(tmp_path / "aime.jsonl", lines)), "--tasks", "aime24", "--protocol", "r1",
-                   "--data-dir", str(shared_data), "--output", str(tmp_path / "runs"))
+                   str(write_replay(out.with_suffix(".jsonl"), lines)), "--tasks", "aime24", "--protocol", "r1",
+                   "--data-dir", str(shared_data), "--output", str(out))
 
 
-def test_a_verdict_on_aime_counts_the_claims_own_error_and_sizes_an_inconclusive_one(aime_run: Path) -> None:
-    row = load_row(aime_run, tolerance=5.0)
-    shown = {s.claim.metric: s for s in row.published[("aime24", "math_verify")]}
-    verdict = shown["math_verify"].verdict
+def test_a_verdict_on_aime_counts_the_claims_own_error_and_sizes_an_inconclusive_one(shared_data: Path,
+                                                                                     tmp_path: Path) -> None:
+    """11% against the 28.9% claim: below, with the claim's own error over 30 x 64 samples. 25%: inconclusive, and
+    the sizing says how many problems would separate 3.9 points; no k can on 30 problems this varied."""
+    far = [2 * i if i < 10 else 0 for i in range(30)]
+    row = load_row(_aime_run(shared_data, tmp_path / "far", far), tolerance=5.0)
+    verdict = {s.claim.metric: s for s in row.published[("aime24", "math_verify")]}["math_verify"].verdict
     assert verdict is not None and verdict.claim_interval is not None
     assert verdict.claim_error == "Wilson over 30 problems x 64 samples"
-    assert verdict.run == pytest.approx(100 * sum(2 * i for i in range(10)) / (30 * 64))
+    assert verdict.run == pytest.approx(100 * sum(far) / (30 * 64))
     assert verdict.verdict == "below", verdict.describe()
-    wide = load_row(aime_run, tolerance=30.0).published[("aime24", "math_verify")][0].verdict
+    wide = load_row(tmp_path / "far" / row.run_id, tolerance=30.0).published[("aime24", "math_verify")][0].verdict
     assert wide is not None and wide.verdict == "consistent"
-    record = RunDir(aime_run).read_run()
-    within = within_problem_variance(RunDir(aime_run), "aime24", "math_verify")
-    expected = sum(2 * i * (64 - 2 * i) / (64 * 63) for i in range(10)) / 30  # unbiased spread among 64 samples
-    assert within == pytest.approx(expected)
-    # Moved closer to the claim, the gap is too small for 30 problems: inconclusive, with what would separate it.
-    record.tasks["aime24"].metrics["math_verify"].value = 25.0
-    from harness.report.verdict import judge
+    within = within_problem_variance(RunDir(tmp_path / "far" / row.run_id), "aime24", "math_verify")
+    assert within == pytest.approx(sum(r * (64 - r) / (64 * 63) for r in far) / 30)  # unbiased, among 64 samples
 
-    close = judge(RunDir(aime_run), record.tasks["aime24"], "aime24", "math_verify", shown["math_verify"].claim)
-    assert close is not None and close.verdict == "inconclusive" and close.sizing is not None
-    assert close.sizing.problems is not None and close.sizing.problems > 30
-    assert "to separate a 3.9-point difference" in close.sizing.note
-    stderr = record.tasks["aime24"].metrics["math_verify"].stderr
-    assert stderr is not None
+    near = [4 * (i + 1) if i < 15 else 0 for i in range(30)]
+    close = load_row(_aime_run(shared_data, tmp_path / "near", near)).published[("aime24", "math_verify")][0].verdict
+    assert close is not None and close.verdict == "inconclusive" and close.sizing is not None, close
+    assert close.run == pytest.approx(25.0) and "to separate a 3.9-point difference" in close.sizing.note
+    per_doc = np.var([r / 64 for r in near], ddof=1)
     claim_se = (max(close.claim_interval or (0, 0)) - 28.9) / 1.959963984540054
-    per_doc = 30 * (stderr / 100) ** 2
     assert close.sizing.problems == math.ceil(per_doc * 1e4 / ((3.9 / 1.959963984540054) ** 2 - claim_se**2))
+    assert close.sizing.problems > 300 and close.sizing.samples_per_problem is None
+    assert "no k on these 30 problems" in close.sizing.note

@@ -121,22 +121,22 @@ def _big_sample(i: int, k: int, rng: random.Random) -> SampleRecord:
         tpot_s=0.01, e2e_s=0.05 + tokens * 0.01, queue_s=0.0, timing_scope="request", extraction_failed=cut)
 
 
-def big_run(template: Path, out: Path) -> Path:
-    """BIG_DOCS x BIG_K generated gsm8k samples in a copy of a run's record (other documents, priced by the GPU
+def big_run(template: Path, out: Path, docs: int = BIG_DOCS) -> Path:
+    """`docs` x BIG_K generated gsm8k samples in a copy of a run's record (other documents, priced by the GPU
     hour), summarised by owb's summariser."""
     source = RunDir(template).read_run()
     run_dir = RunDir(out / "big-12k")
     run_dir.create()
     entry = source.tasks["gsm8k"].model_copy(deep=True)
-    entry.config.data.docs_hash = "synthetic-3000"
+    entry.config.data.docs_hash = f"synthetic-{docs}"
     entry.config.generation.samples_per_doc = BIG_K
     entry.gen_wall_s = 600.0
     record = source.model_copy(deep=True, update={
         "run_id": "big-12k", "samples_per_doc": BIG_K, "tasks": {"gsm8k": entry},
         "invocation": source.invocation.model_copy(update={"gpu_hourly_usd": 2.0, "tasks": ("gsm8k",)})})
     rng = random.Random(0)
-    for start in range(0, BIG_DOCS, 250):
-        run_dir.append_samples("gsm8k", [_big_sample(i, k, rng) for i in range(start, start + 250)
+    for start in range(0, docs, 250):
+        run_dir.append_samples("gsm8k", [_big_sample(i, k, rng) for i in range(start, min(start + 250, docs))
                                          for k in range(BIG_K)])
     scorers = ScorerPool()
     try:
@@ -161,7 +161,7 @@ class Fixtures:
     big: Path
 
 
-def make_runs(tmp: Path, examples: Path, big: bool = True) -> Fixtures:
+def make_runs(tmp: Path, examples: Path, big_docs: int = BIG_DOCS) -> Fixtures:
     """Every fixture run under tmp/runs (shards and replay files beside it, outside)."""
     runs = tmp / "runs"
     tasks = "gsm8k,math500,humaneval"
@@ -171,5 +171,4 @@ def make_runs(tmp: Path, examples: Path, big: bool = True) -> Fixtures:
     a, b = Path(shutil.move(a, runs / "replay-a")), Path(shutil.move(b, runs / "replay-b"))
     running = running_run(a, runs / "still-running")
     merged = merged_run(tmp, runs)
-    big_path = big_run(a, runs) if big else runs / "big-12k"
-    return Fixtures(runs, examples, a, b, running, merged, big_path)
+    return Fixtures(runs, examples, a, b, running, merged, big_run(a, runs, big_docs))

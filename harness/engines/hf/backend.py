@@ -67,6 +67,7 @@ class HFBackend(TokenizerMethods):
     name = "hf"
     Options = HFOptions
     measures_speed = True
+    needs_card = True
     generates_in_background = False  # generate() runs the model in this thread
 
     def __init__(self, card: ModelCard, options: HFOptions) -> None:
