@@ -38,7 +38,7 @@ def _quiet_libraries() -> None:
 
 
 def _print_warning(message: str) -> None:
-    err.print(message, markup=False, highlight=False)
+    err.print(message, markup=False, highlight=False, soft_wrap=True)  # a path in a warning is never broken
 
 
 def _click_exceptions() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:

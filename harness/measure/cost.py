@@ -57,9 +57,13 @@ def task_cost(samples: Sequence[SampleStats], perf: PerfSummary, primary: Metric
     n = len(samples)
     correct = correct_answers(samples, primary, infos)
     joules = energy.joules if energy is not None else None
-    if opts.price_in_usd is not None and opts.price_out_usd is not None:
-        usd: float | None = (perf.prompt_tokens * opts.price_in_usd + perf.output_tokens * opts.price_out_usd) / 1e6
-        pricing: str | None = f"API: ${opts.price_in_usd:g} / ${opts.price_out_usd:g} per 1M prompt / output tokens"
+    counted = perf.output_tokens > 0  # no token counted (replayed outputs without counts): per-token figures unknown
+    if opts.price_in_usd is not None and opts.price_out_usd is not None and not counted:
+        usd: float | None = None
+        pricing: str | None = "API prices given, but no token was counted (replayed outputs): dollars unknown"
+    elif opts.price_in_usd is not None and opts.price_out_usd is not None:
+        usd = (perf.prompt_tokens * opts.price_in_usd + perf.output_tokens * opts.price_out_usd) / 1e6
+        pricing = f"API: ${opts.price_in_usd:g} / ${opts.price_out_usd:g} per 1M prompt / output tokens"
     elif opts.gpu_hourly_usd is not None:
         gpus = gpus_used(opts)
         usd = gpu_usd(perf.wall_s, gpus, opts.gpu_hourly_usd)
@@ -69,10 +73,10 @@ def task_cost(samples: Sequence[SampleStats], perf: PerfSummary, primary: Metric
         usd, pricing = None, None
     return TaskCost(
         correct=correct,
-        output_tokens_per_sample=perf.output_tokens / n if n else 0.0,
-        reasoning_tokens_per_sample=perf.reasoning_tokens / n if n else 0.0,
-        answer_tokens_per_sample=perf.answer_tokens / n if n else 0.0,
-        output_tokens_per_correct=per(perf.output_tokens, correct),
+        output_tokens_per_sample=per(perf.output_tokens, n) if counted else None,
+        reasoning_tokens_per_sample=per(perf.reasoning_tokens, n) if counted else None,
+        answer_tokens_per_sample=per(perf.answer_tokens, n) if counted else None,
+        output_tokens_per_correct=per(perf.output_tokens, correct) if counted else None,
         energy=energy,
         joules_per_output_token=joules_per_token(joules, perf.output_tokens),
         joules_per_correct=joules_per_correct(joules, correct or 0.0),

@@ -268,7 +268,8 @@ class RunSession:
         """Append a graded batch and record its generation time and the energy so far (a kill loses one batch)."""
         records = graded.result()
         self.run_dir.append_samples(progress.task, records)
-        progress.entry.gen_wall_s += seconds
+        if self.backend.measures_speed:  # replayed outputs took no generation time: speed stays unknown
+            progress.entry.gen_wall_s += seconds
         progress.entry.energy = merge_energy(progress.energy_before, meter.reading())
         self.record.updated_at = utc_now()
         self.run_dir.write_run(self.record)

@@ -89,9 +89,9 @@ class TaskCost(Record):
     """What a task's answers cost: tokens, GPU energy and dollars (null where not measured or not priced)."""
 
     correct: float | None  # samples whose primary score is 1 (0/1-scored tasks only)
-    output_tokens_per_sample: float
-    reasoning_tokens_per_sample: float
-    answer_tokens_per_sample: float
+    output_tokens_per_sample: float | None  # None: no token was counted (replayed outputs)
+    reasoning_tokens_per_sample: float | None
+    answer_tokens_per_sample: float | None
     output_tokens_per_correct: float | None
     energy: EnergyReading | None  # board energy of the GPUs metered over the task's generation (NVML; null: none)
     joules_per_output_token: float | None

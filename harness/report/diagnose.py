@@ -10,6 +10,7 @@ samples that finished are the easier ones).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from harness.report.detectors import SAMPLE_DETECTORS, SampleContext
 from harness.report.settings import base_name, setting_differences
 from harness.report.verdict import DEFAULT_TOLERANCE
 
-EXAMPLES = 5  # example documents per finding
+EXAMPLES = 3  # example documents per finding
 
 
 class Finding(BaseModel):
@@ -65,13 +66,13 @@ class Tally:
     unknown: int = 0
     scored: int = 0
     score_sum: float = 0.0
-    truncated: int = 0
+    also: Counter[str] = field(default_factory=Counter)  # the other kinds flagged on the same samples
     examples: list[str] = field(default_factory=list)
 
-    def add(self, sample: SampleRecord, score: float | None) -> None:
-        """Count a flagged sample."""
+    def add(self, sample: SampleRecord, score: float | None, also: list[str]) -> None:
+        """Count a flagged sample, and the other kinds flagged on it."""
         self.count += 1
-        self.truncated += sample.finish_reason == "length"
+        self.also.update(also)
         if score is not None:
             self.scored += 1
             self.score_sum += score
@@ -80,7 +81,8 @@ class Tally:
 
 
 HINTS = {
-    "truncation": "hit the token budget (max_new_tokens {budget}); a larger --max-new-tokens lets them finish",
+    "truncation": "hit the token budget (max_new_tokens {budget}); a larger --max-new-tokens lets those still "
+                  "working finish (not those in a loop)",
     "no_answer": "the scorer found no answer to grade (no final answer in the expected form)",
     "unclosed_thinking": "the think block never closed, so no answer followed it",
     "unopened_thinking": "thinking was on but no think block was opened (by the model or the prompt)",
@@ -104,8 +106,8 @@ def _per_sample_finding(kind: str, tally: Tally, everyone: Tally, scale: float, 
         mine, others = tally.score_sum / tally.scored, (everyone.score_sum - tally.score_sum) / rest
         effect = scale * share * (others - mine)
         text += f"; they score {scale * mine:.1f} against {scale * others:.1f} for the rest"
-    if kind != "truncation" and tally.truncated:
-        text += f"; {tally.truncated} of them also truncated"
+    if tally.also:
+        text += "; of these also " + ", ".join(f"{other} {n}" for other, n in tally.also.items())
     if tally.unknown:
         text += f"; {tally.unknown} samples unknown"
     return Finding(kind=kind, count=tally.count, share=share, examples=tally.examples, effect=effect, detail=text)
@@ -164,13 +166,13 @@ def diagnose_task(run_dir: RunDir, record: RunRecord, task: str, tolerance: floa
     everyone = Tally()
     for sample in run_dir.samples(task).records():
         value = sample.scores.get(score) if score else None
-        everyone.add(sample, value)
-        for kind, detect in SAMPLE_DETECTORS.items():
-            flagged = detect(sample, ctx)
-            if flagged:
-                tallies[kind].add(sample, value)
-            elif flagged is None:
-                tallies[kind].unknown += 1
+        everyone.add(sample, value, [])
+        flags = {kind: detect(sample, ctx) for kind, detect in SAMPLE_DETECTORS.items()}
+        flagged = [kind for kind, flag in flags.items() if flag]
+        for kind in flagged:
+            tallies[kind].add(sample, value, [other for other in flagged if other != kind])
+        for kind in (kind for kind, flag in flags.items() if flag is None):
+            tallies[kind].unknown += 1
     budget = result.config.generation.max_new_tokens
     findings = [f for kind, tally in tallies.items()
                 if everyone.count and (f := _per_sample_finding(kind, tally, everyone, scale, budget))]

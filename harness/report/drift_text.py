@@ -35,12 +35,13 @@ def _flips(report: DriftReport) -> list[str]:
 
 def _identity(report: DriftReport) -> list[str]:
     lines = ["| task | pairs | byte-identical | share % | first divergence: unit | median | p10 | p90 |",
-             "|---|---:|---:|---:|---|---:|---:|---:|"]
+             "|---|---:|---:|---:|---|---:|---:|---:|"] if report.identity else []
     lines += [f"| {i.task} | {i.pairs} | {i.identical} | {100 * i.share:.1f} | {i.unit} | "
               f"{fmt_number(i.median, 'g')} | {fmt_number(i.p10, 'g')} | {fmt_number(i.p90, 'g')} |"
               for i in report.identity]
     if report.not_greedy:
-        lines += ["", f"Not compared for identity (sampled, not greedy): {', '.join(report.not_greedy)}"]
+        note = f"Not compared for identity (sampled, not greedy): {', '.join(report.not_greedy)}"
+        lines += ["", note] if lines else [note]
     return lines
 
 

@@ -98,9 +98,9 @@ def _budget_plots(rows: list[RunRow], plt: Any) -> list[tuple[str, str]]:
     for base in bases:
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for r in rows:
-            points = sorted((r.costs[t].output_tokens_per_sample, _primary_value(r, t), budget)
-                            for t, (task, budget) in r.budgets.items() if task == base and t in r.costs)
-            points = [(x, y, b) for x, y, b in points if y is not None]
+            measured = [(r.costs[t].output_tokens_per_sample, _primary_value(r, t), budget)
+                        for t, (task, budget) in r.budgets.items() if task == base and t in r.costs]
+            points = sorted((x, y, b) for x, y, b in measured if x is not None and y is not None)
             if points:
                 ax.plot([x for x, _, _ in points], [y for _, y, _ in points], marker="o", label=r.label)
                 for x, y, b in points:

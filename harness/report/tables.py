@@ -84,14 +84,29 @@ def bench_table(record: BenchRecord, scope: Scope | None = None) -> Table:
     return table
 
 
+TRANSPOSE_AT = 3  # more runs than this: one column per run (the figures as rows)
+
+
 def compare_table(rows: list[RunRow]) -> Table:
-    """The comparison for the terminal, the published claims' protocols and sources below it."""
+    """The comparison for the terminal, the published claims' protocols and sources below it; nothing is cut
+    (cells wrap), and with many runs the table turns: one column per run, named in a legend."""
     cells = comparison_cells(rows)
-    table = Table(title="owb compare (values in %, 95% CI in brackets)",
-                  caption="\n".join(cells.footnotes + cells.verdicts) or None,
-                  caption_justify="left")
-    for name in cells.header:
-        table.add_column(name)
-    for line in cells.body:
-        table.add_row(*line)
+    notes = cells.footnotes + cells.verdicts
+    if len(rows) <= TRANSPOSE_AT:
+        table = Table(title="owb compare (values in %, 95% CI in brackets)", caption="\n".join(notes) or None,
+                      caption_justify="left")
+        for name in cells.header:
+            table.add_column(name, overflow="fold")
+        table.columns[0].no_wrap = True
+        for line in cells.body:
+            table.add_row(*line)
+        return table
+    legend = [f"run {i}: {row.run_id}" for i, row in enumerate(rows, 1)]
+    table = Table(title="owb compare (values in %, 95% CI in brackets; one column per run)",
+                  caption="\n".join(legend + notes), caption_justify="left")
+    table.add_column("", overflow="fold")
+    for i in range(1, len(rows) + 1):
+        table.add_column(f"run {i}", overflow="fold")
+    for j, name in enumerate(cells.header[1:], 1):
+        table.add_row(name, *[line[j] for line in cells.body])
     return table

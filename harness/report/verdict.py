@@ -79,15 +79,18 @@ def difference_interval(run: float, run_ci: tuple[float, float], claim: float,
     return lower, upper
 
 
-def _claim_side(claim: PublishedScore, summary: MetricSummary, result: TaskResult) -> tuple[tuple[float, float] | None,
-                                                                                           str]:
+Interval = tuple[float, float]
+
+
+def _claim_side(claim: PublishedScore, summary: MetricSummary, result: TaskResult) -> tuple[Interval | None, str]:
     """The claim's own interval and how it was counted: over n problems x k samples where its protocol states k (one
     draw per problem for a vote or pass@k), none where it does not."""
     k = claim.protocol.samples
     n = result.n or 0
-    if k is None or summary.scale != "percent" or n == 0:
-        why = "not counted (k not stated)" if k is None else "not counted (not a percentage)"
-        return None, why if n else "not counted (no documents)"
+    if k is None:
+        return None, "not counted (k not stated)"
+    if summary.scale != "percent" or n == 0:
+        return None, "not counted (not a percentage)" if n else "not counted (no documents)"
     draws = k if summary.score is not None else 1
     interval = claim_interval(claim.value, n, draws)
     return interval, f"Wilson over {n} problems x {draws} sample{'s' if draws > 1 else ''}"

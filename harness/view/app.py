@@ -122,15 +122,16 @@ class Handlers:
         return self.page("diff.html", context)
 
     def compare(self, request: Request) -> Response:
-        """/compare?run=A&run=B: to the diff of two ticked runs on their first shared task."""
+        """/compare?run=A&run=B: to the diff of two ticked runs (the older one the baseline) on their first shared
+        task."""
         ids = request.query_params.getlist("run")
         if len(ids) != 2:
             return self.failure(400, f"tick exactly two runs to compare ({len(ids)} ticked)")
-        (_, a), (_, b) = self.viewer.run(ids[0]), self.viewer.run(ids[1])
+        (base, a), (cand, b) = sorted((self.viewer.run(i) for i in ids), key=lambda p: p[1].created_at)
         shared = [t for t in a.tasks if t in b.tasks]
         if not shared:
             return self.failure(400, "the runs share no task")
-        return RedirectResponse(self.links.diff(ids[0], ids[1], shared[0]) or "/", status_code=303)
+        return RedirectResponse(self.links.diff(base.id, cand.id, shared[0]) or "/", status_code=303)
 
     def plots(self, request: Request) -> Response:
         """/plots?run=...: the charts."""

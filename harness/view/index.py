@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from harness.records.sample import SampleStats, parse_sample
 from harness.records.samples import TaskSamples
 from harness.records.store import atomic_write_text
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 SHORT = 80  # characters of the extracted answer kept in the index
 MEMORY = 8  # indexes kept in memory
 
@@ -30,7 +31,8 @@ class StatsLine(SampleStats):
     target: Any = None
 
 
-class IndexEntry(BaseModel):
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
     """One sample: where its line is, who it is, its grade and the figures lists and filters need."""
 
     chunk: int
@@ -60,15 +62,41 @@ class IndexEntry(BaseModel):
         return Location(self.chunk, self.offset)
 
 
-class TaskIndex(BaseModel):
-    """Every complete sample of a samples file, in file order, and what the index was built from."""
+FIELDS = tuple(f.name for f in fields(IndexEntry))
+
+
+class IndexSource(BaseModel):
+    """What an index was built from: the samples file (path, size, mtime) and the think-end tag of the run's card."""
 
     version: int = INDEX_VERSION
     path: str
     size: int
     mtime_ns: int
     think_end: str | None
+
+
+@dataclass(frozen=True)
+class TaskIndex:
+    """Every complete sample of a samples file, in file order, and what the index was built from."""
+
+    source: IndexSource
     entries: list[IndexEntry]
+
+    def dump(self) -> str:
+        """The cache file: the source, the field names, and one JSON array per sample."""
+        rows = [[getattr(e, name) for name in FIELDS] for e in self.entries]
+        return json.dumps({"source": self.source.model_dump(), "fields": FIELDS, "rows": rows}, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, text: bytes) -> TaskIndex | None:
+        """An index from its cache file (None: unreadable or of another layout)."""
+        try:
+            data = json.loads(text)
+            if tuple(data["fields"]) != FIELDS:
+                return None
+            return cls(IndexSource.model_validate(data["source"]), [IndexEntry(*row) for row in data["rows"]])
+        except (ValueError, TypeError, KeyError, ValidationError):
+            return None
 
 
 def shorten(value: Any, limit: int = SHORT) -> str:
@@ -84,9 +112,8 @@ def _entry(samples: TaskSamples, location: Location, line: bytes, think_end: str
         record = parse_sample(line, samples.prompt)
         open_think = think_end not in record.raw_output and not record.answer.strip()
     full = json.dumps(stats.extracted, sort_keys=True, ensure_ascii=False)
-    return IndexEntry(chunk=location.chunk, offset=location.offset, doc_id=stats.doc_id,
-                      sample_idx=stats.sample_idx, scores=stats.scores, extracted=shorten(stats.extracted),
-                      target=shorten(stats.target),
+    return IndexEntry(chunk=location.chunk, offset=location.offset, doc_id=stats.doc_id, sample_idx=stats.sample_idx,
+                      scores=stats.scores, extracted=shorten(stats.extracted), target=shorten(stats.target),
                       answer_key=hashlib.sha256(full.encode()).hexdigest()[:16], truncated=stats.truncated,
                       finish_reason=stats.finish_reason, open_think=open_think, status=stats.status,
                       exec_s=stats.exec_s, extraction_failed=stats.extraction_failed,
@@ -100,8 +127,9 @@ def build(samples: TaskSamples, think_end: str | None) -> TaskIndex:
     to tell a think block left open."""
     stat = samples.file.path.stat()
     entries = [_entry(samples, location, line, think_end) for location, line in samples.located()]
-    return TaskIndex(path=str(samples.file.path), size=stat.st_size, mtime_ns=stat.st_mtime_ns, think_end=think_end,
-                     entries=entries)
+    source = IndexSource(path=str(samples.file.path), size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+                         think_end=think_end)
+    return TaskIndex(source, entries)
 
 
 def cache_file(path: Path) -> Path:
@@ -123,13 +151,12 @@ class Indexes:
         """The current index of a task's samples file."""
         path = samples.file.path
         if not path.is_file():
-            return TaskIndex(path=str(path), size=0, mtime_ns=0, think_end=think_end, entries=[])
+            return TaskIndex(IndexSource(path=str(path), size=0, mtime_ns=0, think_end=think_end), [])
         stat = path.stat()
+        now = IndexSource(path=str(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns, think_end=think_end)
 
         def fresh(index: TaskIndex | None) -> bool:
-            return (index is not None and index.version == INDEX_VERSION and index.size == stat.st_size
-                    and index.mtime_ns == stat.st_mtime_ns and index.think_end == think_end
-                    and index.path == str(path))
+            return index is not None and index.source == now
 
         index = self._memory.get(str(path))
         if not fresh(index):
@@ -150,13 +177,13 @@ class Indexes:
     @staticmethod
     def _from_disk(path: Path) -> TaskIndex | None:
         try:
-            return TaskIndex.model_validate_json(cache_file(path).read_bytes())
-        except (OSError, ValidationError):
+            return TaskIndex.load(cache_file(path).read_bytes())
+        except OSError:
             return None
 
     @staticmethod
     def _save(path: Path, index: TaskIndex) -> None:
         try:
-            atomic_write_text(cache_file(path), index.model_dump_json())
+            atomic_write_text(cache_file(path), index.dump())
         except (OSError, StorageError):
             pass  # an unwritable or full home only costs a rebuild next time

@@ -145,6 +145,7 @@ class Board:
     has_claims: dict[str, bool]
     has_cost: dict[str, bool]
     has_energy: dict[str, bool]
+    has_ttft: dict[str, bool]
 
 
 def _letters(rows: list[BoardRow], task: str) -> dict[str, str]:
@@ -166,4 +167,4 @@ def board(rows: list[BoardRow], query: BoardQuery) -> Board:
 
     return Board(present + missing, tasks, len(rows), {t: _letters(rows, t) for t in tasks},
                  {t: any_row(t, "claims") for t in tasks}, {t: any_row(t, "usd_per_1k_correct") for t in tasks},
-                 {t: any_row(t, "joules_per_correct") for t in tasks})
+                 {t: any_row(t, "joules_per_correct") for t in tasks}, {t: any_row(t, "ttft_p50_s") for t in tasks})

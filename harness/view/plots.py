@@ -113,6 +113,7 @@ def score_plots(shown: Shown) -> list[Plot]:
         plot.title = chart.title = f"{task}: {_primary(items[valued[0]][1], task)[0] if valued else ''} per run"
         plot.legend = [(c, f"{n}. {text}", h) for n, (c, text, h) in enumerate(plot.legend, 1)]
         chart.x_ticks = [(float(n), str(n)) for n in number.values()]
+        chart.x.fixed = (0.5, len(number) + 0.5)
         plot.svg = chart.render() if drawn else ""
         plots.append(plot)
     return plots

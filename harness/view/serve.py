@@ -3,7 +3,7 @@ saying where it listens and the SSH port-forward that reaches it, then uvicorn u
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -17,8 +17,13 @@ BACKLOG = 128
 
 
 def require_extra() -> None:
-    """The view extra's packages are installed; otherwise one user error naming the pip command."""
-    missing = [name for name in EXTRA if importlib.util.find_spec(name) is None]
+    """The view extra's packages import; otherwise one user error naming the pip command."""
+    missing = []
+    for name in EXTRA:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise ConfigError(f"owb view needs {', '.join(missing)} (the view extra): pip install 'owb[view]'")
 

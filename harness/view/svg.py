@@ -30,9 +30,12 @@ class Axis:
 
     log: bool = False
     values: list[float] = field(default_factory=list)
+    fixed: tuple[float, float] | None = None  # the range to draw, where the caller knows it
 
     def bounds(self) -> tuple[float, float]:
         """The drawn range: the values' range padded, or rounded to powers of ten on a log axis."""
+        if self.fixed is not None:
+            return self.fixed
         vals = [v for v in self.values if not self.log or v > 0] or [1.0]
         lo, hi = min(vals), max(vals)
         if self.log:

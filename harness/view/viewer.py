@@ -84,7 +84,8 @@ class Viewer:
             raise KeyError(task)
         samples = run.dir.samples(task)
         index = self.indexes.of(samples, record.model.card.reasoning.think_end)
-        key = ("task", index.path, index.size, index.mtime_ns, id(index), id(record), below)
+        src = index.source
+        key = ("task", src.path, src.size, src.mtime_ns, id(index), id(record), below)
         if key not in self._cache:
             judge = grading(record.tasks[task], index, below)
             disagree = disagreeing(index, judge)
@@ -96,7 +97,8 @@ class Viewer:
 
     def search(self, view: TaskView, text: str) -> set[int]:
         """Positions of the task's samples holding the text (remembered for the latest searches)."""
-        key = ("search", view.index.path, view.index.size, view.index.mtime_ns, text)
+        src = view.index.source
+        key = ("search", src.path, src.size, src.mtime_ns, text)
         if key not in self._cache:
             _remember(self._cache, key, search(view.samples, view.index, text))
         found = self._cache[key]

@@ -77,3 +77,42 @@ def test_ids_are_never_cut(tmp_path: Path) -> None:
     ids = [card["id"] for card in json.loads(run_main("list", "models", "--json").stdout)]
     assert len(ids) > 40 and all(card_id in listed.stdout for card_id in ids)
     assert "…" not in listed.stdout
+
+
+def _replayed(tmp_path: Path, name: str, *args: str) -> Path:
+    out = tmp_path / name
+    result = run_main("run", "--backend", "replay", "--replay", str(V2 / "replayed.jsonl"), "--tasks", "gsm8k",
+                      "--data", "fixture", "--samples", "3", "--output", str(out), *args)
+    assert result.returncode == 0, result.stderr
+    return next(out.iterdir())
+
+
+def test_compare_and_check_refuse_what_cannot_be_done(tmp_path: Path) -> None:
+    run = _replayed(tmp_path, "a")
+    _one_error(run_main("compare", str(run), "--out", str(tmp_path / "no" / "such" / "x.html")), "does not exist")
+    _one_error(run_main("check", "--baseline", str(run), "--candidate", str(run), "--alpha", "5"), "--alpha")
+    negative = run_main("check", "--baseline", str(run), "--candidate", str(run), "--max-drop", "-3")
+    assert negative.returncode == 2 and "--max-drop" in negative.stderr
+
+
+def test_unknown_figures_are_shown_as_unknown_not_zero(tmp_path: Path) -> None:
+    """Replayed outputs carry no token counts or timings: tokens per correct answer, dollars and speed are unknown
+    (`-`), never 0, even with API prices given."""
+    run = _replayed(tmp_path, "priced", "--price-in", "1", "--price-out", "2")
+    cost = json.loads((run / "run.json").read_text())["tasks"]["gsm8k"]["cost"]
+    assert cost["output_tokens_per_correct"] is None and cost["usd"] is None and "unknown" in cost["pricing"]
+    table = run_main("compare", str(run), "--format", "md").stdout
+    assert "tok/correct" not in table and "$/1k correct" not in table and "| - | - |" in table
+
+
+def test_many_runs_turn_the_table_and_incomplete_runs_are_named(tmp_path: Path) -> None:
+    runs = [_replayed(tmp_path, name) for name in "abcd"]
+    record = json.loads((runs[3] / "run.json").read_text())
+    record["status"] = "running"
+    (runs[3] / "run.json").write_text(json.dumps(record))
+    shown = run_main("compare", *map(str, runs))
+    assert shown.returncode == 0 and "one column per run" in shown.stdout
+    assert all(f"run {i}: {run.name}" in shown.stdout.replace("\n", "") for i, run in enumerate(runs, 1))
+    assert f"run {runs[3]} is not complete" in shown.stderr
+    directory = run_main("compare", "--format", "csv", str(tmp_path / "a"))  # a directory of runs
+    assert directory.returncode == 0 and runs[0].name in directory.stdout

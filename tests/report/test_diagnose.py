@@ -58,7 +58,7 @@ def _docs(*indices: int) -> list[str]:
 # kind -> (samples flagged, their documents, points it would move)
 EXPECTED: dict[str, tuple[int, list[int], float | None]] = {
     "truncation": (4, [0, 1], 100 * 4 / 20 * (10 / 16)),  # 20% of samples, the rest score 62.5%
-    "no_answer": (10, [0, 1, 2, 3, 4], 100 * 10 / 20 * 1.0),
+    "no_answer": (10, [0, 1, 2], 100 * 10 / 20 * 1.0),
     "unclosed_thinking": (4, [0, 1], 100 * 4 / 20 * (10 / 16)),
     "unopened_thinking": (4, [5, 6], 100 * 4 / 20 * (6 / 16 - 1.0)),  # these scored 100%, the rest 37.5%
     "repetition": (2, [3], 100 * 2 / 20 * (10 / 18)),
@@ -103,6 +103,7 @@ def test_a_replayed_line_that_hit_its_budget_is_a_truncated_sample(known_run: Pa
     assert all(s.finish_reason == "length" and s.truncated and s.output_tokens == 512 for s in cut.values())
     assert findings["truncation"].count == len(cut)
     assert "max_new_tokens 512" in findings["truncation"].detail
+    assert "of these also no_answer 4, unclosed_thinking 4" in findings["truncation"].detail
 
 
 def test_a_clean_run_has_no_per_sample_findings(tmp_path: Path) -> None:

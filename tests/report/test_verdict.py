@@ -14,7 +14,7 @@ import pytest
 from harness.core.stats import summarize
 from harness.records.store import RunDir
 from harness.report.rows import load_row
-from harness.report.verdict import claim_interval, decide, difference_interval, within_problem_variance
+from harness.report.verdict import claim_interval, decide, difference_interval, judge, within_problem_variance
 from tests.helpers import run_cli, write_replay
 
 
@@ -95,13 +95,20 @@ def test_a_verdict_on_aime_counts_the_claims_own_error_and_sizes_an_inconclusive
     the sizing says how many problems would separate 3.9 points; no k can on 30 problems this varied."""
     far = [2 * i if i < 10 else 0 for i in range(30)]
     row = load_row(_aime_run(shared_data, tmp_path / "far", far), tolerance=5.0)
-    verdict = {s.claim.metric: s for s in row.published[("aime24", "math_verify")]}["math_verify"].verdict
+    shown = {s.claim.metric: s for s in row.published[("aime24", "math_verify")]}["math_verify"]
+    verdict, shown_claim = shown.verdict, shown.claim
     assert verdict is not None and verdict.claim_interval is not None
     assert verdict.claim_error == "Wilson over 30 problems x 64 samples"
     assert verdict.run == pytest.approx(100 * sum(far) / (30 * 64))
     assert verdict.verdict == "below", verdict.describe()
     wide = load_row(tmp_path / "far" / row.run_id, tolerance=30.0).published[("aime24", "math_verify")][0].verdict
     assert wide is not None and wide.verdict == "consistent"
+    record = RunDir(tmp_path / "far" / row.run_id).read_run()
+    unstated = shown_claim.model_copy(update={"protocol": shown_claim.protocol.model_copy(update={"samples": None})})
+    exact = judge(RunDir(tmp_path / "far" / row.run_id), record.tasks["aime24"], "aime24", "math_verify", unstated)
+    run_ci = record.tasks["aime24"].metrics["math_verify"].ci95
+    assert exact is not None and exact.claim_interval is None and exact.claim_error == "not counted (k not stated)"
+    assert run_ci is not None and exact.ci95 == pytest.approx((run_ci[0] - 28.9, run_ci[1] - 28.9))
     within = within_problem_variance(RunDir(tmp_path / "far" / row.run_id), "aime24", "math_verify")
     assert within == pytest.approx(sum(r * (64 - r) / (64 * 63) for r in far) / 30)  # unbiased, among 64 samples
 

@@ -3,6 +3,7 @@ hash of every file under the run directories (to prove the viewer never writes t
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Iterator
@@ -10,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
+from harness.records.store import RunDir
 from tests.helpers import REPO
 from tests.view.fixture_runs import Fixtures, make_runs
 
@@ -30,8 +33,18 @@ def full_runs(tmp_path_factory: pytest.TempPathFactory) -> Fixtures:
 
 
 def jsonl(run: Path, task: str) -> list[dict[str, Any]]:
-    """A task's samples as the JSONL file holds them (one dict per line), read without owb."""
-    return [json.loads(line) for line in (run / "samples" / f"{task}.jsonl").read_text().splitlines()]
+    """A task's samples as the JSONL file holds them (one dict per line; gzip or zstd decompressed), read without
+    owb."""
+    plain = run / "samples" / f"{task}.jsonl"
+    if plain.with_name(plain.name + ".gz").is_file():
+        data = gzip.decompress(plain.with_name(plain.name + ".gz").read_bytes())
+    elif plain.with_name(plain.name + ".zst").is_file():
+        reader = zstandard.ZstdDecompressor().stream_reader(plain.with_name(plain.name + ".zst").read_bytes(),
+                                                            read_across_frames=True)
+        data = reader.read()
+    else:
+        data = plain.read_bytes()
+    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
 
 
 def answer_of(line: dict[str, Any]) -> str:
@@ -52,8 +65,8 @@ def reasoning_of(line: dict[str, Any]) -> str:
 
 def expected_counts(run: Path, task: str) -> dict[str, int]:
     """What each filter should count, computed from the JSONL and run.json alone."""
-    record = json.loads((run / "run.json").read_text())["tasks"][task]
-    score = record["metrics"][record["primary_metric"]]["score"]
+    record = RunDir(run).read_run().tasks[task]  # through owb: schema 1 derives the metric's score descriptor
+    score = record.metrics[record.primary_metric or ""].score
     lines = jsonl(run, task)
     by_doc: dict[str, list[dict[str, Any]]] = {}
     for line in lines:

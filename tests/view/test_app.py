@@ -15,16 +15,17 @@ import pytest
 from starlette.testclient import TestClient
 
 from harness.core.errors import ConfigError
-from harness.report.format import fmt_metric
 from harness.records.run import MetricSummary
+from harness.records.store import RunDir
+from harness.report.format import fmt_metric
 from harness.view.app import create_app
 from harness.view.export import export
 from harness.view.filters import PAGE
 from harness.view.index import cache_file
 from harness.view.viewer import Viewer
-from tests.helpers import run_main
+from tests.helpers import REPO, run_main
 from tests.view.conftest import answer_of, expected_counts, jsonl, reasoning_of
-from tests.view.fixture_runs import LOST, SCRIPT, WON, Fixtures
+from tests.view.fixture_runs import LOST, SCRIPT, WON, Fixtures, replay_run
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_the_leaderboard_has_a_row_per_run_with_run_json_values(client: TestClie
 
 
 def test_the_leaderboard_sorts_and_filters(client: TestClient, small_runs: Fixtures) -> None:
-    by_model = re.findall(r'<tr class="run" data-run="[^"]+"[^>]*>.*?<td>([^<]+)</td>',
+    by_model = re.findall(r'<td class="model">([^<]+)</td>',
                           client.get("/?sort=model").text, re.S)
     assert by_model == sorted(by_model) and len(set(by_model)) > 1
     only = client.get("/?status=running").text
@@ -88,6 +89,35 @@ def test_filter_counts_equal_the_jsonl(client: TestClient, small_runs: Fixtures,
         if name != "extraction_failed" or run != "example":
             matched = client.get(f"/run/{path.name}/{task}?filter={name}").text
             assert re.search(r'<span id="matched">(\d+)</span>', matched)[1] == str(count)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("layout", ["v1", "v2"])
+def test_runs_of_older_schemas_are_browsed(layout: str) -> None:
+    """Runs written by schema 1 and 2 (prompt, reasoning and answer on every line): counted and shown alike, two
+    runs of one directory name told apart, extraction failure unknown."""
+    root = REPO / "tests" / "fixtures"
+    client = TestClient(create_app([root / "v1", root / "v2"], ["testserver"]))
+    ids = re.findall(r'<tr class="run" data-run="([^"]+)"', client.get("/").text)
+    assert len(ids) == 4 and len(set(ids)) == 4
+    run = root / layout / "replayed"
+    run_id = next(i for i in ids if i.startswith("replayed~") and f"/{layout}/" in html.unescape(
+        re.search(rf'data-run="{re.escape(i)}" data-path="([^"]+)"', client.get("/").text)[1]))  # type: ignore[index]
+    for task in RunDir(run).read_run().tasks:
+        page = client.get(f"/run/{run_id}/{task}?doc={jsonl(run, task)[0]['doc_id']}").text
+        expected = {k: str(v) for k, v in expected_counts(run, task).items()}
+        assert chip_counts(page) == {**expected, "extraction_failed": "unknown"}
+        assert answer_of(jsonl(run, task)[0]) in html.unescape(page)
+
+
+@pytest.mark.parametrize("compress", ["gzip", "zstd"])
+def test_compressed_samples_are_browsed(small_runs: Fixtures, tmp_path: Path, compress: str) -> None:
+    lines = [{"task": "gsm8k", "doc_id": str(i), "output": f"<think>x</think>#### {i}"} for i in range(12)]
+    run = replay_run(tmp_path, compress, lines, "gsm8k", "--compress", compress)
+    client = TestClient(create_app([tmp_path / compress], ["testserver"]))
+    page = client.get(f"/run/{run.name}/gsm8k?doc=5").text
+    assert chip_counts(page) == {k: str(v) for k, v in expected_counts(run, "gsm8k").items()}
+    assert "#### 5" in html.unescape(page[page.index('id="detail"'):])
+    assert len(rows(client.get(f"/run/{run.name}/gsm8k?q=%23%23%23%23 7").text)) == 1
 
 
 def test_a_page_holds_at_most_one_page_of_rows(client: TestClient, small_runs: Fixtures) -> None:
