@@ -50,7 +50,7 @@ def list_(
 
 def pin(
     files: Annotated[Optional[list[Path]], typer.Argument(help="card or task YAMLs (default: all of them)")] = None,
-    dry_run: Annotated[bool, typer.Option(help="show the commits without writing them")] = False,
+    dry_run: Annotated[bool, typer.Option(help="show the commits without writing them", metavar="")] = False,
 ) -> None:
     """Replace the Hub branch names (revision: main) of cards and tasks by the commits they name now."""
     paths = files or sorted([*CARDS_DIR.glob("*.yaml"), *TASKS_DIR.glob("*.yaml")])

@@ -22,7 +22,8 @@ from harness.report.tables import compare_table
 from harness.report.verdict import DEFAULT_TOLERANCE
 
 FORMATS = {".md": "md", ".csv": "csv", ".html": "html", ".json": "json"}
-Tolerance = Annotated[float, typer.Option(min=0, help="points within which a run is consistent with a claim")]
+Tolerance = Annotated[float, typer.Option(min=0, help="points within which a run is consistent with a claim",
+                                         metavar="POINTS")]
 
 
 def _written(fmt: str, runs: list[Path], rows: list[RunRow], tolerance: float) -> str:
@@ -77,13 +78,17 @@ def compare(
 
 
 def check_cmd(
-    baseline: Annotated[Path, typer.Option(help="the reference run directory")],
-    candidate: Annotated[Path, typer.Option(help="the run directory to check")],
-    max_drop: Annotated[float, typer.Option(min=0, help="points a metric may drop before it can fail")] = 2.0,
-    alpha: Annotated[float, typer.Option(help="significance level of the paired test, between 0 and 1")] = 0.05,
-    max_slowdown: Annotated[Optional[float], typer.Option(help="percent output tok/s may drop")] = None,
-    allow_config_change: Annotated[bool, typer.Option(help="compare runs whose generation settings differ")] = False,
-    summary: Annotated[Optional[Path], typer.Option(help="also append the markdown here (CI job summary)")] = None,
+    baseline: Annotated[Path, typer.Option(help="the reference run directory", metavar="RUN_DIR")],
+    candidate: Annotated[Path, typer.Option(help="the run directory to check", metavar="RUN_DIR")],
+    max_drop: Annotated[float, typer.Option(min=0, help="points a metric may drop before it can fail",
+                                                  metavar="POINTS")] = 2.0,
+    alpha: Annotated[float, typer.Option(help="significance level of the paired test, between 0 and 1",
+                                               metavar="ALPHA")] = 0.05,
+    max_slowdown: Annotated[Optional[float], typer.Option(help="percent output tok/s may drop", metavar="PCT")] = None,
+    allow_config_change: Annotated[bool, typer.Option(help="compare runs whose generation settings differ",
+                                                                metavar="")] = False,
+    summary: Annotated[Optional[Path], typer.Option(help="also append the markdown here (CI job summary)",
+                                                                 metavar="FILE")] = None,
 ) -> None:
     """Paired per-document comparison of two runs; exit 1 on a significant regression."""
     if not 0 < alpha < 1:

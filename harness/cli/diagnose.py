@@ -16,13 +16,15 @@ from harness.report.drift import diff_runs
 from harness.report.drift_text import drift_markdown
 from harness.report.verdict import DEFAULT_TOLERANCE
 
-Format = Annotated[Optional[Literal["md", "json"]], typer.Option("--format", help="md | json (default: a table)")]
+Format = Annotated[Optional[Literal["md", "json"]], typer.Option("--format", help="md | json (default: a table)",
+                                                                      metavar="md|json")]
 
 
 def diagnose(
     run: Annotated[Path, typer.Argument(help="the run directory")],
     format: Format = None,
-    tolerance: Annotated[float, typer.Option(min=0, help="points a 95% CI may span either side (too_few_samples)")]
+    tolerance: Annotated[float, typer.Option(min=0, help="points a 95% CI may span either side (too_few_samples)",
+                                          metavar="POINTS")]
     = DEFAULT_TOLERANCE,
 ) -> None:
     """Per task: truncation, missing answers, thinking blocks, loops, empty outputs, settings and sample size."""
@@ -38,8 +40,9 @@ def diagnose(
 def diff(
     run_a: Annotated[Path, typer.Argument(help="the reference run directory")],
     run_b: Annotated[Path, typer.Argument(help="the run directory audited against it")],
-    alpha: Annotated[float, typer.Option(help="significance level of the paired tests")] = 0.05,
-    format: Annotated[Optional[Literal["md", "json"]], typer.Option("--format", help="md | json")] = None,
+    alpha: Annotated[float, typer.Option(help="significance level of the paired tests", metavar="ALPHA")] = 0.05,
+    format: Annotated[Optional[Literal["md", "json"]], typer.Option("--format", help="md | json",
+                                                                    metavar="md|json")] = None,
 ) -> None:
     """Engine drift between two runs of one model on the same documents: settings, flipped documents, paired tests,
     greedy output identity and first divergence, and whether the change is within noise."""

@@ -170,7 +170,7 @@ def run(ctx: typer.Context, model: RunModel = None, label: Label = None, tasks: 
 
 def merge(
     runs: Annotated[list[Path], typer.Argument(help="the shard run directories (owb run --shard I/N)")],
-    output: Annotated[Path, typer.Option(help="directory for the merged run directory")] = Path("runs"),
+    output: Annotated[Path, typer.Option(help="directory for the merged run directory", metavar="DIR")] = Path("runs"),
 ) -> None:
     """Join the shards of one run into one run, with the metrics a single run would have given."""
     run_dir = merge_runs(runs, output)

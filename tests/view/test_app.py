@@ -62,6 +62,10 @@ def test_the_leaderboard_has_a_row_per_run_with_run_json_values(client: TestClie
             entry = record["tasks"][task]
             assert value == fmt_metric(MetricSummary(**entry["metrics"][entry["primary_metric"]])), (run_id, task)
     assert re.search(r'class="docs"[^>]*>docs A', page) and re.search(r'class="docs"[^>]*>docs B', page)
+    big = json.loads((small_runs.big / "run.json").read_text())["tasks"]["gsm8k"]
+    row = page.split('data-run="big-12k"')[1].split("</tr>")[0]
+    assert re.findall(r'<td class="num">([^<]+)</td>', row)[1:3] == [
+        f'{big["cost"]["usd_per_1k_correct"]:.3f}', f'{big["perf"]["ttft_s"]["p50"]:.3f}']
     for status in ("running", "merged", "complete"):
         assert f'<span class="status status-{status}">' in page
 
