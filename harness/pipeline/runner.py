@@ -20,7 +20,7 @@ from harness.core.log import warn
 from harness.engines.base import Backend, EngineRequest, Generation, GenRequest
 from harness.engines.registry import backend_class, backend_options, make_backend
 from harness.measure.cost import check_pricing
-from harness.measure.energy import EnergyMeter, merge_energy
+from harness.measure.energy import EnergyMeter, engine_gpus, merge_energy
 from harness.measure.environment import environment
 from harness.pipeline.budget import generate_within_budget
 from harness.pipeline.grade import Slot, to_records
@@ -251,7 +251,8 @@ class RunSession:
         generations = (generate_within_budget(backend, requests, plan.thinking_budget, self.card)
                        if plan.thinking_budget else backend.generate(requests))
         progress = Recorded(plan.task.name, entry, entry.energy, self.progress(plan.task.name, len(requests)))
-        with EnergyMeter() as meter, ThreadPoolExecutor(max_workers=1, thread_name_prefix="owb-grade") as grader:
+        with EnergyMeter(engine_gpus(backend, engine_request(self.opts))) as meter, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="owb-grade") as grader:
             pending: tuple[Future[list[SampleRecord]], float] | None = None
             for batch, seconds in _timed_batches(generations, self.opts.batch_size or 16,
                                                  backend.generates_in_background, meter):

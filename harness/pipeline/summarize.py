@@ -6,6 +6,7 @@ from __future__ import annotations
 from harness.core.log import warn
 from harness.measure.cost import task_cost
 from harness.measure.perf import aggregate_perf
+from harness.measure.speed import speed_context
 from harness.records.run import RunRecord
 from harness.records.sample import SampleStats
 from harness.records.store import RunDir
@@ -59,6 +60,8 @@ def summarize_task(task: Task, run_dir: RunDir, record: RunRecord, seed: int, sc
     entry.metrics = summaries(task.metrics, per_doc, task.score_infos(), seed)
     entry.truncated_rate = truncated
     entry.perf = aggregate_perf(samples, entry.gen_wall_s)
+    context = speed_context(record.backend, record.backend_report, [s.timing_scope for s in samples])
+    entry.perf = entry.perf.model_copy(update=context.model_dump())
     entry.cost = task_cost(samples, entry.perf, entry.metrics.get(task.primary_metric), task.score_infos(),
                            entry.energy, record.invocation)
     entry.warnings = warnings

@@ -27,9 +27,8 @@ from harness.engines.base import GenRequest
 from harness.engines.openai import OpenAIBackend, OpenAIOptions, ReplicaPool
 from harness.engines.weights import resolve_model_path
 from harness.records.store import RunDir
-from tests.contract import check_run
+from tests.contract import check_bench, check_run
 from tests.helpers import owb
-from tests.measure.bench_contract import check_bench
 
 SSE = (
     'data: {"choices":[{"text":"Hel","finish_reason":null}]}\n\n'

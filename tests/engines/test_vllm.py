@@ -117,7 +117,7 @@ def test_bench_through_vllm(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch
     path = bench(BenchOptions(model="tiny-qwen2", backend="vllm", input_len=24, output_len=12, concurrency=(1, 4),
                               num_prompts=8, output=str(tmp_path)))
     record = check_bench(path, 24, 12, [1, 4], 8)
-    assert record["levels"][0]["timing_scope"] == "request"
+    assert record["levels"][0]["scope"] == "engine"
 
 
 def test_new_tasks_and_a_thinking_budget_through_vllm(engine: VLLMBackend, monkeypatch: pytest.MonkeyPatch,

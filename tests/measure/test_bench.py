@@ -14,8 +14,8 @@ from harness.engines.load import Latency, LoadShape, Slo, arrival_delays
 from harness.measure.load import LevelSpec, Measured, attainment, level_record
 from harness.measure.sweep import bisect
 from harness.records.store import RunDir
+from tests.contract import check_bench
 from tests.helpers import FakeBackend, owb, run_cli, run_main
-from tests.measure.bench_contract import check_bench
 from tests.measure.fake_server import fake_server
 
 SMALL_SHAPE = """id: small-shape

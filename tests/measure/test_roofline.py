@@ -13,7 +13,7 @@ import pytest
 
 from harness.engines.load import LoadShape
 from harness.measure.load import LevelSpec, Measured, level_record
-from harness.measure.roofline import RooflineError, decode_bytes, rank_bytes, roofline
+from harness.measure.roofline import RooflineError, decode_bytes, decode_read, rank_bytes, roofline
 from harness.records.base import BackendInfo
 from harness.records.bench import BenchLevel
 
@@ -47,16 +47,17 @@ def _checkpoint(root: Path) -> Path:
 
 
 def test_decode_bytes_read_the_checkpoints_dtypes(tmp_path: Path) -> None:
-    read = decode_bytes(_checkpoint(tmp_path), dtype_bytes=2, kv_dtype_bytes=1)
+    read = decode_read(_checkpoint(tmp_path), dtype_bytes=2, kv_dtype_bytes=1)
     assert read.source == "checkpoint" and read.weights == WEIGHTS
     assert read.by_dtype == {"BF16": WEIGHTS - 8 * 32 * 4 - 64 * 4, "I32": 8 * 32 * 4, "F32": 64 * 4}
     assert read.kv_per_token == KV_PER_TOKEN_FP8 and read.kv_heads == 2
+    assert decode_bytes(tmp_path, 2, 10) == (WEIGHTS, KV_PER_TOKEN_FP8 * 2 * 10)  # one device, KV at the weights' dtype
 
 
 @pytest.mark.parametrize(("tp", "kv_heads_per_rank"), [(1, 2), (2, 1), (4, 1)])
 def test_a_rank_reads_its_share(tmp_path: Path, tp: int, kv_heads_per_rank: int) -> None:
     """1/tp of the weights; KV heads split over ranks, one whole head per rank when there are fewer heads."""
-    read = decode_bytes(_checkpoint(tmp_path), 2, 1)
+    read = decode_read(_checkpoint(tmp_path), 2, 1)
     weights, kv = rank_bytes(read, tp, context=100)
     assert weights == math.ceil(WEIGHTS / tp)
     assert kv == KV_PER_TOKEN_FP8 // 2 * kv_heads_per_rank * 100

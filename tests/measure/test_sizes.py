@@ -42,16 +42,16 @@ def kv_cache(s: dict, context: int) -> int:
     return s["num_hidden_layers"] * 2 * s["num_key_value_heads"] * hd * BF16 * context
 
 
-@pytest.mark.parametrize("context", [512, 8192])
+@pytest.mark.parametrize("context_tokens", [512, 8192])
 @pytest.mark.parametrize(("card_id", "closed_form"), [("qwen2.5-7b-instruct", qwen25_7b),
                                                       ("qwen3-30b-a3b", qwen3_30b_a3b),
                                                       ("hunyuan-a13b-instruct", hunyuan_a13b)])
-def test_decode_reads_active_weights_and_the_kv_cache(card_id: str, closed_form, context: int) -> None:  # noqa: ANN001
+def test_decode_reads_active_weights_and_the_kv_cache(card_id: str, closed_form, context_tokens: int) -> None:  # noqa: ANN001
     card = load_card(card_id)
     assert card.shape is not None
-    weights, kv = decode_bytes(shape_dir(card), BF16, context)
+    weights, kv = decode_bytes(shape_dir(card), BF16, context_tokens)
     assert weights == closed_form(card.shape)
-    assert kv == kv_cache(card.shape, context)
+    assert kv == kv_cache(card.shape, context_tokens)
 
 
 def test_active_parameters_of_the_moe_cards_match_their_names() -> None:
