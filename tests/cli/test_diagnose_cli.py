@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.report.compare_json import CompareReport
 from harness.report.diagnose import RunDiagnosis
 from harness.report.drift import DriftReport
@@ -82,6 +84,7 @@ def _gsm8k_run(tmp: Path, name: str, limit: int, model: str = "tiny-qwen2") -> P
                    "--limit", str(limit), "--output", str(tmp / name))
 
 
+@pytest.mark.slow
 def test_diff_prints_the_audit(tmp_path: Path) -> None:
     """Greedy runs (tiny-qwen2's card) are compared output by output; sampled ones (R1-Distill's) are not."""
     a, b = _gsm8k_run(tmp_path, "a", 12), _gsm8k_run(tmp_path, "b", 12)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import FIXTURES, REPO, run_main
 
 V2 = REPO / "tests" / "fixtures" / "v2"
@@ -43,6 +45,7 @@ def test_help_version_and_a_bare_owb(tmp_path: Path) -> None:
     assert "hf|vllm|openai|replay" in helped.stdout and "none|gzip|zstd" in helped.stdout
 
 
+@pytest.mark.slow
 def test_a_mistyped_name_is_caught_before_any_engine_loads() -> None:
     """A typo in a model, task or backend name: one line with the closest names, and torch never imported."""
     probe = ("import sys\nfrom harness.cli import main\nsys.argv = ['owb', 'run', *sys.argv[1:]]\n"

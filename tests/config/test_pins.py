@@ -78,6 +78,7 @@ def test_a_run_records_the_model_commit_it_loaded(cache: Path, tmp_path: Path) -
     assert (record["model"]["revision"], record["model"]["resolved_revision"]) == ("main", MODEL_COMMIT)
 
 
+@pytest.mark.slow
 def test_owb_pin_writes_commits_into_cards_and_tasks(cache: Path, tmp_path: Path) -> None:
     hub_repo(cache, "model", "Qwen/Qwen3-8B", MODEL_COMMIT)
     hub_repo(cache, "dataset", "openai/openai_humaneval", DATA_COMMIT)

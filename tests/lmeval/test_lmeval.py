@@ -66,6 +66,7 @@ def _by_key(run_dir: Path, task: str) -> dict[str, dict[str, Any]]:
 # --- the bridge, by replay -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bridge_scores_replayed_outputs_with_lmeval_filters_and_records_an_ordinary_run(
         tmp_path: Path, include: Path) -> None:
     gold = _rows(GSM8K)
@@ -234,6 +235,7 @@ EQUIVALENCE = [  # (row, output's answer, hendrycks exact_match, owb math_verify
 ]
 
 
+@pytest.mark.slow
 def test_math500_differences_are_the_named_ones(tmp_path: Path, include: Path) -> None:
     rows = _rows(MATH500)
     outputs: dict[str, list[str]] = {}

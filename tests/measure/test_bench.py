@@ -77,6 +77,7 @@ def test_from_run_replays_a_runs_prompts_and_output_lengths(fake_backend: type[F
     assert record["levels"][0]["completed"] == 3 and record["roofline"] is None
 
 
+@pytest.mark.slow
 def test_the_concurrency_sweep_finds_a_simulated_servers_capacity(tmp_path: Path) -> None:
     """A server that decodes 3 requests at once: with up to 3 in flight no request waits (TTFT ~ one token); a 4th
     waits a whole request (10 tokens x 20 ms). The bisection over concurrency 1..8 lands on 3."""

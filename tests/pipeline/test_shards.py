@@ -59,6 +59,7 @@ def test_three_shards_merged_equal_one_run(tmp_path: Path) -> None:
             s["key"] for s in samples(next((tmp_path / "whole").iterdir()), task))
 
 
+@pytest.mark.slow
 def test_merge_refuses_what_is_not_one_runs_shards(tmp_path: Path) -> None:
     replay = _replay(tmp_path)
     one, two = (_run(replay, tmp_path / f"s{i}", "--shard", f"{i}/3") for i in (1, 2))
@@ -80,6 +81,7 @@ def test_merge_refuses_what_is_not_one_runs_shards(tmp_path: Path) -> None:
         _run(replay, tmp_path / "bad", "--shard", "6/6")
 
 
+@pytest.mark.slow
 def test_check_refuses_a_shard_against_another_shard_or_the_whole_run(tmp_path: Path) -> None:
     from harness.report.check import check
 

@@ -95,6 +95,7 @@ def _fake_run(tmp_path: Path, name: str, *args: str) -> Path:
                    str(tmp_path / name), *args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compress", ["gzip", "zstd"])
 def test_compressed_samples_read_the_same_everywhere(fake_backend: type[FakeBackend], tmp_path: Path,
                                                      compress: str) -> None:

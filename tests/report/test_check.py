@@ -101,6 +101,7 @@ def test_paired_statistics() -> None:
     assert p_noise > 0.05
 
 
+@pytest.mark.slow
 def test_k_samples_pair_per_document_and_keep_the_false_alarm_rate() -> None:
     """200 pairs of simulated runs of equal true accuracy, 150 problems of varied difficulty, K = 4 correlated samples
     each (on half the problems a run's 4 samples repeat one answer, as low-temperature sampling often does): pairing

@@ -55,6 +55,7 @@ def _verdicts(n: int, k: int, shift: float, tolerance: float, sims: int, seed: i
     return {key: value / sims for key, value in counts.items()}
 
 
+@pytest.mark.slow
 def test_false_alarm_rate_by_simulation() -> None:
     """Runs drawn at the claim's true accuracy. With tolerance 0 the verdict is a two-sided test of run = claim, and
     on problems of equal difficulty (where the interval over problems is exact) it says below or above at the
@@ -89,6 +90,7 @@ def _aime_run(shared_data: Path, out: Path, right: list[int]) -> Path:
                    "--data-dir", str(shared_data), "--output", str(out))
 
 
+@pytest.mark.slow
 def test_a_verdict_on_aime_counts_the_claims_own_error_and_sizes_an_inconclusive_one(shared_data: Path,
                                                                                      tmp_path: Path) -> None:
     """11% against the 28.9% claim: below, with the claim's own error over 30 x 64 samples. 25%: inconclusive, and

@@ -166,6 +166,7 @@ def test_gpqa_shuffle_is_stable_under_resume(stopping_backend: type[StoppingBack
     assert {f[f["correct_letter"]] for f in every.values()} == {f["Correct Answer"] for f in every.values()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model", "lcb"), [("deepseek-r1-distill-qwen-7b", "livecodebench@window=2024-08-01..2025-01-31"),
                                             ("qwen3-8b", "livecodebench")])
 def test_the_reasoning_suite_and_its_claims(model: str, lcb: str, fake_backend: type[FakeBackend],

@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO, run_main
 from tests.view.fixture_runs import Fixtures
 
@@ -27,6 +29,7 @@ def _first_line(args: list[str]) -> tuple[float, str, subprocess.Popen[str]]:
     return time.perf_counter() - started, line, proc
 
 
+@pytest.mark.slow
 def test_owb_view_starts_quickly_over_50_runs(small_runs: Fixtures, tmp_path: Path) -> None:
     """The time to the banner, less the time `owb --help` takes on this machine now (owb's own start), is under
     half a second for 50 runs; the leaderboard of 50 runs is then served in under a second."""
@@ -51,6 +54,7 @@ def test_owb_view_starts_quickly_over_50_runs(small_runs: Fixtures, tmp_path: Pa
     assert took - owb_start < 0.5 and served < 1.0
 
 
+@pytest.mark.slow
 def test_the_viewer_imports_no_engine(small_runs: Fixtures) -> None:
     """Every page served imports none of torch, transformers, vLLM or lm-eval."""
     code = f"""
