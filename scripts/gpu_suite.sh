@@ -12,7 +12,7 @@
 #   carry [".gpu_vllm/cN"]  command: mkdir -p /tmp/vst && cp .gpu_vllm/cN/* /tmp/vst/ && bash /tmp/vst/final.sh
 #   carry [".gpu_suite"]    timeout_s 600
 #                           command: bash scripts/gpu_suite.sh --out /tmp/suite; cp /tmp/suite/* $OUT/
-# If its last lines name steps not finished (out of the 540 s budget), at once, on the same warm machine (the
+# If its last lines name steps not finished (out of the 420 s budget), at once, on the same warm machine (the
 # results merge into /tmp/suite/suite.json; a machine given back meanwhile needs the staging again):
 #   carry [".gpu_suite"]    timeout_s 600
 #                           command: bash scripts/gpu_suite.sh --out /tmp/suite --steps STEP,STEP; cp /tmp/suite/* $OUT/

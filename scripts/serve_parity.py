@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
 
 from harness.config.cards import load_card
 from harness.engines.weights import resolve_model_path
-from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level
+from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level, vllm_server
 from harness.records.bench import BenchLevel
 from harness.records.store import read_bench
 
@@ -34,37 +27,6 @@ FIGURES = (("output_throughput", "output tok/s"), ("request_throughput", "req/s"
            ("mean_ttft_ms", "mean TTFT ms"), ("p99_ttft_ms", "p99 TTFT ms"), ("median_tpot_ms", "TPOT p50 ms"),
            ("median_itl_ms", "ITL p50 ms"), ("median_e2el_ms", "E2EL p50 ms"), ("completed", "completed"),
            ("total_output_tokens", "output tokens"), ("total_input_tokens", "input tokens"))
-
-
-@contextlib.contextmanager
-def served(model_path: str, name: str, log: Path) -> Iterator[str]:
-    """`vllm serve` of the model on a free loopback port until the block ends; its /v1 URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path, "--served-model-name",
-           name, "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--gpu-memory-utilization", "0.3", "--max-model-len", "1024"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 300
-        while True:
-            if proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"vllm serve did not start: {log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def run_vllm(args: argparse.Namespace, url: str, tokenizer: str, work: Path, i: int) -> BenchLevel:
@@ -120,8 +82,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        server = contextlib.nullcontext(args.base_url) if args.base_url else served(model_path, args.model,
-                                                                                     work / "server.log")
+        server = contextlib.nullcontext(args.base_url) if args.base_url else vllm_server(
+            model_path, args.model, work / "server.log",
+            ["--dtype", "float32", "--enforce-eager", "--gpu-memory-utilization", "0.3", "--max-model-len", "1024"])
         results: dict[str, list[BenchLevel]] = {"vllm bench serve": [], "owb bench": []}
         with server as url:
             for i in range(args.alternations):

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on the CPU, a few minutes")
     parser.add_argument("--out", type=Path, default=None, help="default results/bench/<gpu-name>")
     parser.add_argument("--steps", default=None, help="comma-separated steps (default: all, in order)")
-    parser.add_argument("--budget-s", type=float, default=None, help="seconds for all steps (GPU 540, smoke 420)")
+    parser.add_argument("--budget-s", type=float, default=None, help="seconds for all steps (GPU 420, smoke 540)")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

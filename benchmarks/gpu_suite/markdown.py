@@ -9,6 +9,7 @@ from benchmarks.gpu_suite.record import (
     OwbRunResult,
     Params,
     PathResult,
+    ServeResult,
     SmokeResult,
     SuiteRecord,
     VllmResult,
@@ -197,6 +198,39 @@ def smoke_rows(smoke: SmokeResult | None) -> list[str]:
     return lines
 
 
+SERVE_FIGURES = (("output_throughput", "output tok/s", 1), ("duration", "duration s", 2),
+                 ("mean_ttft_ms", "mean TTFT ms", 1), ("p99_ttft_ms", "p99 TTFT ms", 1),
+                 ("median_tpot_ms", "TPOT p50 ms", 2), ("median_itl_ms", "ITL p50 ms", 2),
+                 ("completed", "completed", 0), ("total_output_tokens", "output tokens", 0))
+
+
+def _median(values: list[float | None]) -> float | None:
+    found = sorted(v for v in values if v is not None)
+    if not found:
+        return None
+    middle = len(found) // 2
+    return found[middle] if len(found) % 2 else (found[middle - 1] + found[middle]) / 2
+
+
+def serve_rows(serve: ServeResult | None) -> list[str]:
+    """`owb bench` beside `vllm bench serve` on one server: per level, each figure's median over the runs."""
+    if serve is None:
+        return []
+    lines = ["", f"`owb bench --backend openai` beside `vllm bench serve` on one `vllm serve` of {serve.card} "
+                 f"(random weights; server start {number(serve.server_start_s, 1)} s): {serve.input_len} tokens in, "
+                 f"{serve.output_len} out, EOS ignored, greedy, {serve.num_prompts} prompts per run, the tools "
+                 "alternated; medians over the runs.", "",
+             "| in flight | figure | vllm bench serve | owb bench | owb / vLLM |", "|---:|---|---:|---:|---:|"]
+    for level in serve.levels:
+        for key, name, digits in SERVE_FIGURES:
+            ours = _median([getattr(f, key) for f in level.owb])
+            theirs = _median([getattr(f, key) for f in level.vllm])
+            ratio = f"{ours / theirs:.2f}" if ours is not None and theirs else "—"
+            lines.append(f"| {level.max_concurrency} | {name} | {number(theirs, digits)} | {number(ours, digits)} "
+                         f"| {ratio} |")
+    return lines
+
+
 def status_table(doc: SuiteRecord) -> list[str]:
     """Each step's status, seconds and reason."""
     lines = ["", "| step | status | s | reason |", "|---|---|---:|---|"]
@@ -211,5 +245,5 @@ def markdown(doc: SuiteRecord) -> str:
     if p is None:
         raise ValueError("suite.md needs the suite's params")
     lines = [*intro(doc, p), *engine_rows(doc, p), *owb_run_row(doc.owb_run, p), *lmeval_rows(doc.lmeval, p),
-             *smoke_rows(doc.smoke), *status_table(doc)]
+             *smoke_rows(doc.smoke), *serve_rows(doc.serve), *status_table(doc)]
     return "\n".join(lines) + "\n"

@@ -236,6 +236,41 @@ class Params(Model):
     budget_s: int | float
 
 
+class ServeFigures(Model):
+    """One tool's figures on one run of a level, under `vllm bench serve`'s keys and units."""
+
+    output_throughput: float
+    request_throughput: float
+    duration: float
+    mean_ttft_ms: float | None
+    p99_ttft_ms: float | None
+    median_tpot_ms: float | None
+    median_itl_ms: float | None
+    completed: int
+    total_output_tokens: int
+    total_input_tokens: int
+
+
+class ServeLevel(Model):
+    """One load level (requests in flight, all sent at once) on the served model: each tool's runs, alternated."""
+
+    max_concurrency: int
+    vllm: list[ServeFigures] = Field(default_factory=list)
+    owb: list[ServeFigures] = Field(default_factory=list)
+
+
+class ServeResult(Model):
+    """`owb bench --backend openai` beside `vllm bench serve` on one `vllm serve` of the run model's shape."""
+
+    card: str
+    input_len: int
+    output_len: int
+    num_prompts: int
+    server_args: list[str]
+    server_start_s: float | None = None
+    levels: list[ServeLevel] = Field(default_factory=list)
+
+
 class SuiteRecord(Model):
     """suite.json; a step's process writes the same record with its own sections and its entry in `steps`."""
 
@@ -247,6 +282,7 @@ class SuiteRecord(Model):
     steps: dict[str, StepStatus] = Field(default_factory=dict)
     environment: Environment | None = None
     bandwidth: Bandwidth | None = None
+    serve: ServeResult | None = None
     vllm: dict[str, VllmResult] = Field(default_factory=dict)
     hf: dict[str, HfResult] = Field(default_factory=dict)
     owb_run: OwbRunResult | None = None

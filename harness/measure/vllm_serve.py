@@ -5,10 +5,19 @@ as an owb level: the same keys, so one table or script holds both."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from harness.records.bench import STAT_KEY, BenchLevel
 
@@ -72,3 +81,34 @@ def vllm_level(path: Path) -> BenchLevel:
     rate = data.get("request_rate", "inf")
     return BenchLevel.model_validate({**fields, "scope": "client", "mode": "load",
                                       "request_rate": "inf" if rate in ("inf", float("inf")) else rate})
+
+
+@contextlib.contextmanager
+def vllm_server(model_path: str, name: str, log: Path, engine_args: list[str]) -> Iterator[str]:
+    """`vllm serve` of a model on a free loopback port (with `engine_args`, e.g. --dtype, --load-format dummy)
+    until the block ends; its /v1 URL. A server that does not answer /health within 10 minutes is an error."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_path, "--served-model-name",
+           name, "--host", "127.0.0.1", "--port", str(port), *engine_args]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 600
+        while True:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"vllm serve did not start: {log.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

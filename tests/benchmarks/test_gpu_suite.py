@@ -44,9 +44,17 @@ def test_cpu_smoke_writes_every_section(tmp_path: Path) -> None:
     assert params is not None
     total = params.prompts * params.output_len
     assert {s: v.status for s, v in doc.steps.items()} == {
-        s: "ok" for s in ("bandwidth", "vllm-1.5b", "hf-1.5b", "vllm-7b", "hf-7b", "owb-run", "lmeval-vllm",
+        s: "ok" for s in ("bandwidth", "serve", "vllm-1.5b", "hf-1.5b", "vllm-7b", "hf-7b", "owb-run", "lmeval-vllm",
                           "lmeval-hf", "smoke")}, doc.steps
     assert doc.bandwidth and positive(doc.bandwidth.gb_s) and doc.environment and doc.environment.torch
+
+    serve = doc.serve  # owb bench beside vllm bench serve on one server: the same requests and output tokens
+    assert serve and positive(serve.server_start_s) and serve.levels
+    for level in serve.levels:
+        assert level.vllm and level.owb
+        for figures in (*level.vllm, *level.owb):
+            assert figures.completed == serve.num_prompts and positive(figures.output_throughput)
+            assert figures.total_output_tokens == serve.num_prompts * serve.output_len
 
     for label in ("1.5b", "7b"):
         hf, vllm = doc.hf[label], doc.vllm[label]

