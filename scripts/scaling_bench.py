@@ -1,6 +1,6 @@
 """How owb's cost grows with the size of a run: wall time and peak RSS of `owb run` (replayed outputs), `owb rescore`,
-`owb compare` and `owb check`, and the size of the run directory, for replayed GSM8K runs of N samples with outputs
-of about C characters (figures, not a timed test).
+`owb compare`, `owb check` and `owb view`'s index of a run (built cold), and the size of the run directory, for
+replayed GSM8K runs of N samples with outputs of about C characters (figures, not a timed test).
 
     python scripts/scaling_bench.py --samples 1000,4000,16000,64000 --chars 300,20000 --data-dir ../shared/data
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -19,6 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+VIEW_INDEX = ("import sys\nfrom pathlib import Path\nfrom harness.records.store import RunDir\n"
+              "from harness.view.index import Indexes\n"
+              "run = RunDir(Path(sys.argv[1]))\nrecord = run.read_run()\n"
+              "for task in record.tasks:\n"
+              "    Indexes().of(run.samples(task), record.model.card.reasoning.think_end)\n")
 MEASURE = ("import resource, subprocess, sys, time\n"
            "start = time.perf_counter()\n"
            "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode\n"
@@ -63,7 +69,8 @@ def size_mb(path: Path) -> float:
 
 
 def one_size(owb: str, work: Path, data_dir: Path, samples: int, chars: int, compress: str) -> dict[str, float]:
-    """Every figure for one run size."""
+    """Every figure for one run size (owb's home, and so the viewer's index cache, fresh in `work`)."""
+    os.environ["OWB_HOME"] = str(work / "home")
     replay = work / "replay.jsonl"
     docs, k, text = replay_file(replay, data_dir, samples, chars)
     out = work / "runs"
@@ -80,12 +87,13 @@ def one_size(owb: str, work: Path, data_dir: Path, samples: int, chars: int, com
     figures["compare_s"], figures["compare_mb"] = measure([owb, "compare", "--format", "md", str(run_a), str(run_b)])
     figures["check_s"], figures["check_mb"] = measure([owb, "check", "--baseline", str(run_a), "--candidate",
                                                        str(run_b)])
+    figures["view_index_s"], figures["view_index_mb"] = measure([sys.executable, "-c", VIEW_INDEX, str(run_a)])
     shutil.rmtree(out)
     return figures
 
 
 COLUMNS = ("samples", "chars", "text_mb", "dir_mb", "run_s", "run_mb", "rescore_s", "rescore_mb", "compare_s",
-           "compare_mb", "check_s", "check_mb")
+           "compare_mb", "check_s", "check_mb", "view_index_s", "view_index_mb")
 
 
 def main() -> None:
