@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.measure.environment import environment
+
 VIEW_INDEX = ("import sys\nfrom pathlib import Path\nfrom harness.records.store import RunDir\n"
               "from harness.view.index import Indexes\n"
               "run = RunDir(Path(sys.argv[1]))\nrecord = run.read_run()\n"
@@ -116,7 +118,8 @@ def main() -> None:
             print("| " + " | ".join(f"{figures[c]:.1f}" if isinstance(figures[c], float) else str(figures[c])
                                     for c in COLUMNS) + " |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"compress": args.compress, "rows": rows}, indent=1) + "\n")
+        figures = {"compress": args.compress, "environment": environment().model_dump(mode="json"), "rows": rows}
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 if __name__ == "__main__":
