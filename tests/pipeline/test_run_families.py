@@ -9,7 +9,7 @@ import pytest
 
 from harness.engines.tiny import RECIPES
 from tests.contract import check_run
-from tests.helpers import run_cli
+from tests.helpers import run_cli, samples
 
 pytestmark = pytest.mark.slow  # real engines or subprocesses: `make test` runs these, `make test-fast` does not
 
@@ -27,15 +27,15 @@ def test_every_tiny_family_runs_and_writes_the_contract(family: str, tmp_path: P
         perf = entry["perf"]
         assert perf["output_tokens"] > 0 and perf["output_tokens_per_s"] > 0
         assert perf["ttft_s"]["p50"] > 0 and perf["e2e_s"]["p50"] >= perf["ttft_s"]["p50"]
-        samples = [json.loads(x) for x in (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()]
-        assert all(s["prompt_tokens"] > 0 for s in samples)
-        assert all(1 <= s["output_tokens"] <= 48 for s in samples)
+        written = samples(run_dir, task)
+        assert all(s["prompt_tokens"] > 0 for s in written)
+        assert all(1 <= s["output_tokens"] <= 48 for s in written)
 
 
 def test_prompts_go_through_the_family_template(tmp_path: Path) -> None:
     run_dir = run_cli("--model", "tiny-llama", "--tasks", "math500", "--data", "fixture", "--limit", "1",
                       "--output", str(tmp_path))
-    sample = json.loads((run_dir / "samples" / "math500.jsonl").read_text().splitlines()[0])
+    sample = samples(run_dir, "math500")[0]
     assert sample["prompt"].startswith("<｜begin▁of▁sentence｜><｜User｜>")
     assert sample["prompt"].endswith("<｜Assistant｜><think>\n")
 
@@ -63,10 +63,10 @@ def test_samples_k_writes_k_per_doc_and_pass1_is_their_mean(tmp_path: Path) -> N
     run_dir = run_cli("--model", "tiny-qwen2", "--backend", "replay", "--replay", str(replay), "--tasks", "gsm8k",
                       "--data", "fixture", "--limit", "3", "--samples", "4", "--output", str(tmp_path / "runs"))
     record = check_run(run_dir)
-    samples = [json.loads(x) for x in (run_dir / "samples" / "gsm8k.jsonl").read_text().splitlines()]
-    assert len(samples) == 12
+    written = samples(run_dir, "gsm8k")
+    assert len(written) == 12
     per_doc = {}
-    for s in samples:
+    for s in written:
         per_doc.setdefault(s["doc_id"], []).append(s["scores"]["strict_match"])
     assert all(len(v) == 4 for v in per_doc.values())
     expected = 100 * sum(sum(v) / 4 for v in per_doc.values()) / 3
@@ -83,9 +83,9 @@ def test_code_tasks_through_a_real_engine(tmp_path: Path) -> None:
     for task in ("humaneval", "mbpp"):
         entry = record["tasks"][task]
         assert set(entry["metrics"]) == {"pass@1"}  # k=10 needs at least 10 samples
-        samples = [json.loads(x) for x in (run_dir / "samples" / f"{task}.jsonl").read_text().splitlines()]
-        assert len(samples) == 6
-        assert all(s["status"] in ("passed", "failed", "timeout", "error") and "passed" in s["scores"] for s in samples)
+        written = samples(run_dir, task)
+        assert len(written) == 6
+        assert all(s["status"] in ("passed", "failed", "timeout", "error") and "passed" in s["scores"] for s in written)
 
 
 def test_base_model_prompts_use_few_shot_from_the_data(tmp_path: Path) -> None:
@@ -95,9 +95,9 @@ def test_base_model_prompts_use_few_shot_from_the_data(tmp_path: Path) -> None:
     run_dir = run_cli("--model", str(card), "--tasks", "mbpp,gsm8k", "--data", "fixture", "--limit", "2",
                       "--output", str(tmp_path / "runs"))
     check_run(run_dir)
-    mbpp = json.loads((run_dir / "samples" / "mbpp.jsonl").read_text().splitlines()[0])
+    mbpp = samples(run_dir, "mbpp")[0]
     assert mbpp["prompt"].count("[BEGIN]") == 4 and mbpp["prompt"].count("[DONE]") == 3
     assert "Write a function to reverse a string." in mbpp["prompt"]  # task_id 3 is a shot
     assert "[DONE]" not in mbpp["raw_output"]
-    gsm = json.loads((run_dir / "samples" / "gsm8k.jsonl").read_text().splitlines()[0])
+    gsm = samples(run_dir, "gsm8k")[0]
     assert gsm["prompt"].count("Question:") == 6 and gsm["prompt"].endswith("Answer:")

@@ -210,11 +210,16 @@ def test_kill_9_during_a_compressed_write_loses_nothing_flushed(tmp_path: Path, 
         file = LinesFile(path)
         rows = [json.loads(line) for _, line in file.lines()]
         assert rows and len(rows) % 50 == 0, "a chunk is read whole or not at all"
-        chunks = [r["chunk"] for r in rows[::50]]
-        assert chunks == sorted(chunks)
+        chunks = [rows[i : i + 50] for i in range(0, len(rows), 50)]
+        assert all([r["n"] for r in c] == list(range(50)) and len({r["chunk"] for r in c}) == 1 for c in chunks)
+        ids = [c[0]["chunk"] for c in chunks]
+        marks = [i for i, chunk in enumerate(ids) if chunk == -1]
+        assert len(marks) == round_  # each writer's chunks run 0, 1, ... from the marker before it
+        for start, end in zip([-1, *marks], [*marks, len(ids)], strict=True):
+            assert ids[start + 1 : end] == list(range(end - start - 1)), ids[:50]
         file.repair()
         assert not file.torn() and [json.loads(line) for _, line in file.lines()] == rows
-        file.append(['{"chunk": -1, "n": 0, "pad": ""}'])
+        file.append([f'{{"chunk": -1, "n": {j}, "pad": ""}}' for j in range(50)])  # the next writer's marker chunk
         assert json.loads(list(file.lines())[-1][1])["chunk"] == -1, round_
 
 

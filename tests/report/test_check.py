@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness.report.check import MetricCheck, mcnemar_exact, paired_bootstrap, paired_test, sign_flip_test
-from tests.helpers import REPO, Ended, owb, run_cli, run_main, write_replay
+from tests.helpers import REPO, Ended, owb, run_cli, run_main, samples, write_replay
 
 ARTIFACTS = REPO / "runs" / "test-artifacts"
 
@@ -217,7 +217,9 @@ def test_compare_html_renders_tables_and_plots_in_chromium(shared_data: Path, tm
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}"]
     dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True,
                          timeout=120).stdout
-    assert dom.count("<tr>") == 1 + 3, "a header row and one row per run"
+    runs_table = dom[dom.index('<table id="runs">') : dom.index("</table>", dom.index('<table id="runs">'))]
+    assert runs_table.count("<tr>") == 1 + 3, "a header row and one row per run"
+    assert dom.count("<h3>owb diagnose ") == 3, "a diagnosis of each run's headline score"
     assert dom.count("<svg") >= 1 and dom.count("<figure") == 1  # one task -> one figure of two plots
     assert "gsm8k: flexible_match" in dom
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -235,17 +237,17 @@ def test_rescore_recomputes_scores_from_raw_outputs(tmp_path: Path) -> None:
                "--output", str(out)).returncode == 0
     run_dir = next(out.iterdir())
     path = run_dir / "samples" / "math500.jsonl"
-    samples = [json.loads(x) for x in path.read_text().splitlines()]
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
     original = json.loads((run_dir / "run.json").read_text())
     # Simulate a fixed scorer: give the first sample a right (boxed, closed-reasoning) output and a stale score.
-    samples[0]["raw_output"] = f"think\n</think>\nSo \\boxed{{{samples[0]['target']}}}"
-    samples[0]["scores"] = {"math_verify": 0.0}
-    path.write_text("".join(json.dumps(s) + "\n" for s in samples))
+    rows[0]["raw_output"] = f"think\n</think>\nSo \\boxed{{{rows[0]['target']}}}"
+    rows[0]["scores"] = {"math_verify": 0.0}
+    path.write_text("".join(json.dumps(s) + "\n" for s in rows))
     result = owb("rescore", str(run_dir))
     assert result.returncode == 0, result.stderr
-    after = [json.loads(x) for x in path.read_text().splitlines()]
-    assert after[0]["scores"]["math_verify"] == 1.0 and after[0]["answer"] == f"So \\boxed{{{samples[0]['target']}}}"
-    assert [s["output_tokens"] for s in after] == [s["output_tokens"] for s in samples]
+    after = samples(run_dir, "math500")  # the answer is a span of the raw output: read it as owb does
+    assert after[0]["scores"]["math_verify"] == 1.0 and after[0]["answer"] == f"So \\boxed{{{rows[0]['target']}}}"
+    assert [s["output_tokens"] for s in after] == [s["output_tokens"] for s in rows]
     record = json.loads((run_dir / "run.json").read_text())
     assert record["tasks"]["math500"]["metrics"]["math_verify"]["value"] == 25.0
     assert record["tasks"]["gsm8k"]["metrics"] == original["tasks"]["gsm8k"]["metrics"]

@@ -44,10 +44,11 @@ def test_the_stored_completions_pass_against_their_baselines(copy: Path) -> None
 
 def test_a_broken_gsm8k_extractor_fails_the_job(copy: Path) -> None:
     """flexible-extract taking the first number instead of the last (a plausible slip) drops flexible_match."""
-    maths = copy / "harness" / "scorers" / "maths.py"
+    maths = copy / "harness" / "scoring" / "maths.py"
     source = maths.read_text()
-    assert "last = found[-1]" in source
-    maths.write_text(source.replace("last = found[-1]", "last = found[0]"))
+    last = "next(g for g in found[-1] if g)"
+    assert last in source
+    maths.write_text(source.replace(last, "next(g for g in FLEXIBLE.findall(text)[0] if g)"))
     result = _job(copy, "gsm8k")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "| gsm8k | flexible_match | 200 |" in result.stdout and "**REGRESSION**" in result.stdout
@@ -56,7 +57,7 @@ def test_a_broken_gsm8k_extractor_fails_the_job(copy: Path) -> None:
 
 def test_a_broken_code_extractor_fails_the_job(copy: Path) -> None:
     """Taking the first fenced block instead of the last (the sketch, not the answer) drops HumanEval pass@1."""
-    code = copy / "harness" / "scorers" / "code.py"
+    code = copy / "harness" / "scoring" / "code.py"
     source = code.read_text()
     assert "code = (defines or blocks or [answer])[-1]" in source
     code.write_text(source.replace("code = (defines or blocks or [answer])[-1]", "code = (blocks or [answer])[0]"))

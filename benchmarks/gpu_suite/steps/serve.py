@@ -37,8 +37,9 @@ def run(ctx: Ctx, rec: Recorder, label: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     args = ["--load-format", "dummy", "--tokenizer", ctx.tokenizer_dir, "--no-enable-prefix-caching",
             "--max-model-len", str(max(ctx.max_model_len, input_len + output_len)), *DEVICE_ARGS[ctx.mode]]
+    # The lists are passed, not left to their defaults: suite.json keeps only fields that were set.
     result = rec.data.serve = ServeResult(card=card.id, input_len=input_len, output_len=output_len,
-                                          num_prompts=prompts, server_args=args)
+                                          num_prompts=prompts, server_args=args, levels=[])
     rec.save()
     client_card = _client_card(card, ctx, work)
     start = time.perf_counter()
@@ -46,7 +47,7 @@ def run(ctx: Ctx, rec: Recorder, label: str) -> None:
         result.server_start_s = time.perf_counter() - start
         rec.save()
         for concurrency in levels:
-            level = ServeLevel(max_concurrency=concurrency)
+            level = ServeLevel(max_concurrency=concurrency, vllm=[], owb=[])
             result.levels.append(level)
             for i in range(alternations):
                 for tool in (("vllm", "owb") if i % 2 == 0 else ("owb", "vllm")):
