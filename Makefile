@@ -36,7 +36,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check harness tests scripts benchmarks
 	$(BIN)/mypy harness benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The fast tier: unit tests and the pipeline through an in-process fake backend (< 2 min on 2 cores).
 test-fast: setup

@@ -74,7 +74,8 @@ def test_sampled_outputs_do_not_depend_on_batch_or_resume(tmp_path: Path) -> Non
 
 def test_ctrl_c_saves_what_finished_and_says_how_to_resume(tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    proc = _start(["run", "--model", "tiny-qwen2", "--tasks", "gsm8k,math500", "--data", "fixture", "--samples", "3",
+    # 220 samples: the interrupt lands with ~200 still to go (with 66, a CI run once saw it land after the last one)
+    proc = _start(["run", "--model", "tiny-qwen2", "--tasks", "gsm8k,math500", "--data", "fixture", "--samples", "10",
                    "--batch-size", "1", "--output", str(out)])
     run_dir = _wait_for_samples(out, "gsm8k", 5, proc)
     os.killpg(proc.pid, signal.SIGINT)
@@ -88,7 +89,8 @@ def test_ctrl_c_saves_what_finished_and_says_how_to_resume(tmp_path: Path) -> No
     result = owb("run", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr
     check_run(run_dir)
-    assert _keys(run_dir, "gsm8k")[: len(saved)] == saved and len(_keys(run_dir, "gsm8k")) == 36
+    assert len(saved) < 120, "interrupted before gsm8k was done"
+    assert _keys(run_dir, "gsm8k")[: len(saved)] == saved and len(_keys(run_dir, "gsm8k")) == 120
 
 
 def test_a_torn_last_line_is_dropped_and_regenerated(tmp_path: Path) -> None:
