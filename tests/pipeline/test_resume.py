@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.report.rows import load_row
 from tests.contract import check_run
 from tests.helpers import REPO, owb, samples
 
@@ -27,8 +28,15 @@ def _keys(run_dir: Path, task: str) -> list[str]:
 
 
 def _start(args: list[str]) -> subprocess.Popen[bytes]:
+    """`owb ARGS` in its own process group, taking Ctrl-C as from a terminal: SIGINT not ignored, even where the tests
+    were started with it ignored (a shell's background job is), which the child would inherit."""
     exe = Path(sys.executable).with_name("owb")
-    return subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_samples(out: Path, task: str, at_least: int, proc: subprocess.Popen[bytes]) -> Path:
@@ -74,8 +82,7 @@ def test_sampled_outputs_do_not_depend_on_batch_or_resume(tmp_path: Path) -> Non
 
 def test_ctrl_c_saves_what_finished_and_says_how_to_resume(tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    # 220 samples: the interrupt lands with ~200 still to go (with 66, a CI run once saw it land after the last one)
-    proc = _start(["run", "--model", "tiny-qwen2", "--tasks", "gsm8k,math500", "--data", "fixture", "--samples", "10",
+    proc = _start(["run", "--model", "tiny-qwen2", "--tasks", "gsm8k,math500", "--data", "fixture", "--samples", "3",
                    "--batch-size", "1", "--output", str(out)])
     run_dir = _wait_for_samples(out, "gsm8k", 5, proc)
     os.killpg(proc.pid, signal.SIGINT)
@@ -89,8 +96,8 @@ def test_ctrl_c_saves_what_finished_and_says_how_to_resume(tmp_path: Path) -> No
     result = owb("run", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr
     check_run(run_dir)
-    assert len(saved) < 120, "interrupted before gsm8k was done"
-    assert _keys(run_dir, "gsm8k")[: len(saved)] == saved and len(_keys(run_dir, "gsm8k")) == 120
+    assert len(saved) < 36, "interrupted before gsm8k was done"
+    assert _keys(run_dir, "gsm8k")[: len(saved)] == saved and len(_keys(run_dir, "gsm8k")) == 36
 
 
 def test_a_torn_last_line_is_dropped_and_regenerated(tmp_path: Path) -> None:
@@ -117,15 +124,16 @@ def test_compare_reads_a_run_while_it_is_written(tmp_path: Path) -> None:
     proc = _start(["run", "--model", "tiny-qwen2", "--tasks", "gsm8k", "--data", "fixture", "--samples", "4",
                    "--batch-size", "1", "--output", str(out)])
     run_dir = _wait_for_samples(out, "gsm8k", 2, proc)
-    sizes = []
+    sizes, reads = [], 0
     while proc.poll() is None:
-        from harness.report.rows import load_row
-
         try:
             load_row(run_dir)
         except Exception as exc:  # noqa: BLE001 - a run.json without metrics yet is fine; a cut file is not
             assert "not a valid sample" not in str(exc), exc
+        reads += 1
         sizes.append((run_dir / "samples" / "gsm8k.jsonl").stat().st_size)
+        time.sleep(0.05)  # a user re-running compare, not a spin that starves the run's engine threads of the 2 cores
+    assert reads >= 10, "the run was read while it was written"
     assert proc.returncode == 0
     assert sizes == sorted(sizes), "the samples file shrank while it was read"
     assert len(_keys(run_dir, "gsm8k")) == 48
