@@ -409,7 +409,7 @@ def test_owb_run_survives_a_replica_killed_mid_run(vllm_server: str, second_vllm
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # It has answered, and ~200 of the 220 requests are still to go: room for a metrics endpoint that answers late
-        # on a loaded machine (with 66 requests a CI run once saw the kill land after the last one).
+        # on a loaded machine (with 66 requests, a full-suite run on 2 cores once saw the kill land after the last one).
         while _finished(second_vllm_server) < 2:
             assert run.poll() is None, f"the run ended before the kill: {run.communicate()[1]}"
             time.sleep(0.1)
