@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from harness.config.cards import load_card
 from harness.engines.weights import resolve_model_path
-from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level, vllm_server
+from harness.measure.vllm_serve import ServeWorkload, alternated, level_figure, vllm_server
 from harness.records.bench import BenchLevel
-from harness.records.store import read_bench
 
 FIGURES = (("output_throughput", "output tok/s"), ("request_throughput", "req/s"), ("duration", "duration s"),
            ("mean_ttft_ms", "mean TTFT ms"), ("p99_ttft_ms", "p99 TTFT ms"), ("median_tpot_ms", "TPOT p50 ms"),
@@ -29,29 +26,9 @@ FIGURES = (("output_throughput", "output tok/s"), ("request_throughput", "req/s"
            ("total_output_tokens", "output tokens"), ("total_input_tokens", "input tokens"))
 
 
-def run_vllm(args: argparse.Namespace, url: str, tokenizer: str, work: Path, i: int) -> BenchLevel:
-    """One `vllm bench serve` on the workload; its result as a level."""
-    result = work / f"vllm-{i}.json"
-    cmd = vllm_command(*serve_bench_args(url, args.model, tokenizer, args.input_len, args.output_len, args.num_prompts,
-                                         args.max_concurrency, None, args.max_concurrency, result, seed=i))
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return vllm_level(result)
-
-
-def run_owb(args: argparse.Namespace, url: str, work: Path, i: int) -> BenchLevel:
-    """One `owb bench --backend openai` on the workload; its level."""
-    out = work / f"owb-{i}"
-    cmd = [str(Path(sys.executable).with_name("owb")), "bench", "--model", args.model, "--backend", "openai",
-           "--base-url", url, "--input-len", str(args.input_len), "--output-len", str(args.output_len),
-           "--max-concurrency", str(args.max_concurrency), "--num-prompts", str(args.num_prompts),
-           "--num-warmups", str(args.max_concurrency), "--seed", str(i), "--output", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return read_bench(next(out.glob("*/bench.json"))).levels[0]
-
-
 def figure(level: BenchLevel, key: str) -> float:
-    """A level's figure by vLLM's key (an aggregate or a latency statistic)."""
-    value = getattr(level, key) if key in BenchLevel.model_fields else level.stat(key)
+    """A level's figure by vLLM's key (nan where it was not measured)."""
+    value = level_figure(level, key)
     return float("nan") if value is None else float(value)
 
 
@@ -86,14 +63,10 @@ def main() -> None:
             model_path, args.model, work / "server.log",
             ["--dtype", "float32", "--enforce-eager", "--gpu-memory-utilization", "0.3", "--max-model-len", "1024"])
         results: dict[str, list[BenchLevel]] = {"vllm bench serve": [], "owb bench": []}
+        load = ServeWorkload(args.input_len, args.output_len, args.num_prompts, args.max_concurrency)
         with server as url:
-            for i in range(args.alternations):
-                order = ("vllm", "owb") if i % 2 == 0 else ("owb", "vllm")
-                for tool in order:
-                    if tool == "vllm":
-                        results["vllm bench serve"].append(run_vllm(args, url, model_path, work, i))
-                    else:
-                        results["owb bench"].append(run_owb(args, url, work, i))
+            for tool, level in alternated(url, args.model, model_path, args.model, load, work, args.alternations):
+                results["vllm bench serve" if tool == "vllm" else "owb bench"].append(level)
         print(f"{args.model}: {args.input_len} in, {args.output_len} out, EOS ignored, greedy, "
               f"{args.max_concurrency} in flight, {args.num_prompts} prompts, {args.alternations} alternations "
               "(median [min-max])")

